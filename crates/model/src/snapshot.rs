@@ -1,0 +1,220 @@
+//! The derived view of one sample: what the API, `/metrics`, the store and `status` show.
+
+use serde::{Deserialize, Serialize};
+
+use crate::raw::{EngineKind, GpuProcess, GpuVendor, Temperature};
+use crate::thermal::Thermal;
+use crate::wes::{NoWes, Wes};
+
+/// Every figure derived from one sample (and the one before it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Sample time, milliseconds since the Unix epoch.
+    pub ts_unix_ms: i64,
+    /// Seconds since the previous sample (`None` for the first one: no rates yet).
+    pub window_seconds: Option<f64>,
+    /// Node-wide figures.
+    pub host: HostFigures,
+    /// One entry per GPU.
+    pub gpus: Vec<GpuFigures>,
+    /// One entry per engine.
+    pub engines: Vec<EngineFigures>,
+    /// Efficiency of the node as a whole.
+    pub efficiency: Efficiency,
+    /// Every source and whether it could be read (the reason when not).
+    pub sources: Vec<SourceState>,
+    /// The agent's own cost and schedule.
+    pub agent: AgentFigures,
+}
+
+/// A source and its state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceState {
+    /// Name, e.g. `host.cpu`, `host.rapl`, `gpu.nvml`, `engine.llamacpp.metrics[http://…]`.
+    pub source: String,
+    /// Whether it was read.
+    pub ok: bool,
+    /// Why not, when not.
+    pub reason: Option<String>,
+}
+
+/// Node-wide figures; `None` means the source was unavailable (see `sources`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct HostFigures {
+    /// Share of CPU time not idle over the window, 0–1.
+    pub cpu_utilization_ratio: Option<f64>,
+    /// Number of logical CPUs.
+    pub cpu_count: Option<u32>,
+    /// Mean current CPU frequency, Hz.
+    pub cpu_frequency_hertz: Option<f64>,
+    /// Hardware max CPU frequency, Hz.
+    pub cpu_frequency_max_hertz: Option<f64>,
+    /// MemTotal, bytes.
+    pub memory_total_bytes: Option<u64>,
+    /// MemAvailable, bytes.
+    pub memory_available_bytes: Option<u64>,
+    /// SwapTotal, bytes.
+    pub swap_total_bytes: Option<u64>,
+    /// SwapTotal − SwapFree, bytes.
+    pub swap_used_bytes: Option<u64>,
+    /// Bytes swapped in since boot.
+    pub swap_in_bytes_total: Option<u64>,
+    /// Bytes swapped out since boot.
+    pub swap_out_bytes_total: Option<u64>,
+    /// Swap-in rate over the window.
+    pub swap_in_bytes_per_second: Option<f64>,
+    /// Swap-out rate over the window.
+    pub swap_out_bytes_per_second: Option<f64>,
+    /// Major page faults since boot.
+    pub major_page_faults_total: Option<u64>,
+    /// PSI memory `some avg10`, 0–1.
+    pub pressure_memory_some_ratio: Option<f64>,
+    /// PSI memory `full avg10`, 0–1.
+    pub pressure_memory_full_ratio: Option<f64>,
+    /// PSI cpu `some avg10`, 0–1.
+    pub pressure_cpu_some_ratio: Option<f64>,
+    /// PSI io `some avg10`, 0–1.
+    pub pressure_io_some_ratio: Option<f64>,
+    /// CPU package energy since an arbitrary origin (RAPL), joules, summed over packages.
+    pub cpu_energy_joules_total: Option<f64>,
+    /// CPU package power over the window (RAPL), watts.
+    pub cpu_power_watts: Option<f64>,
+    /// Temperatures.
+    pub temperatures: Vec<Temperature>,
+    /// CPU thermal state from its own throttle counters.
+    pub cpu_thermal: Option<Thermal>,
+}
+
+/// One GPU's figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GpuFigures {
+    /// Vendor.
+    pub vendor: GpuVendor,
+    /// Index among this vendor's devices.
+    pub index: u32,
+    /// Stable id (UUID or PCI slot).
+    pub id: String,
+    /// Name.
+    pub name: Option<String>,
+    /// Busy share, 0–1.
+    pub utilization_ratio: Option<f64>,
+    /// Memory controller busy share, 0–1.
+    pub memory_busy_ratio: Option<f64>,
+    /// VRAM used, bytes.
+    pub vram_used_bytes: Option<u64>,
+    /// VRAM total, bytes.
+    pub vram_total_bytes: Option<u64>,
+    /// GTT used, bytes.
+    pub gtt_used_bytes: Option<u64>,
+    /// GTT total, bytes.
+    pub gtt_total_bytes: Option<u64>,
+    /// Power, watts: the energy counter's average over the window when there is one,
+    /// else the driver's power reading.
+    pub power_watts: Option<f64>,
+    /// Power limit, watts.
+    pub power_limit_watts: Option<f64>,
+    /// Energy counter, joules.
+    pub energy_joules_total: Option<f64>,
+    /// Temperature, Celsius.
+    pub temperature_celsius: Option<f64>,
+    /// Graphics clock, Hz.
+    pub clock_hertz: Option<f64>,
+    /// Max graphics clock, Hz.
+    pub clock_max_hertz: Option<f64>,
+    /// Memory clock, Hz.
+    pub memory_clock_hertz: Option<f64>,
+    /// Thermal state from the device's throttle signal (`None`: the device gives none).
+    pub thermal: Option<Thermal>,
+    /// Processes on the GPU.
+    pub processes: Vec<GpuProcess>,
+    /// Fields the driver did not provide, with reasons.
+    pub unavailable: Vec<String>,
+}
+
+/// One engine's figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineFigures {
+    /// Kind.
+    pub kind: EngineKind,
+    /// Base URL.
+    pub instance: String,
+    /// How it was found.
+    pub origin: String,
+    /// Model name (`unknown` until `/props` answers).
+    pub model: String,
+    /// Server PID when known.
+    pub pid: Option<u32>,
+    /// Health endpoint answered OK.
+    pub up: bool,
+    /// Health status word or the reason it could not be read.
+    pub health: String,
+    /// Whether `/metrics` could be read; when false, `metrics_reason` says why (e.g. the
+    /// server was started without `--metrics`).
+    pub metrics_available: bool,
+    /// Why `/metrics` could not be read.
+    pub metrics_reason: Option<String>,
+    /// Prompt tokens processed (server counter, passed through).
+    pub prompt_tokens_total: Option<f64>,
+    /// Generated tokens (server counter, passed through).
+    pub generation_tokens_total: Option<f64>,
+    /// Generation speed while generating over the window: Δtokens ÷ Δgeneration-seconds
+    /// (per-stream decode speed, what `timings.predicted_per_second` reports per request).
+    pub generation_tokens_per_second: Option<f64>,
+    /// Generated tokens per wall-clock second over the window (aggregate throughput).
+    pub generation_throughput_tokens_per_second: Option<f64>,
+    /// Prompt processing speed while processing: Δprompt tokens ÷ Δprompt-seconds.
+    pub prompt_tokens_per_second: Option<f64>,
+    /// Prompt tokens per wall-clock second over the window.
+    pub prompt_throughput_tokens_per_second: Option<f64>,
+    /// Tokens generated in the window.
+    pub generation_tokens_in_window: Option<f64>,
+    /// Requests running now.
+    pub requests_running: Option<f64>,
+    /// Requests waiting now.
+    pub requests_waiting: Option<f64>,
+    /// Slots busy / total from `/slots`.
+    pub slots_processing: Option<u32>,
+    /// Total slots.
+    pub slots_total: Option<u32>,
+    /// Context size per slot set.
+    pub n_ctx: Option<u64>,
+    /// Counters went down or the server restarted since the previous sample: no rates for
+    /// this window.
+    pub counters_reset: bool,
+}
+
+/// Node efficiency: tokens, power, thermal penalty and WES.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Efficiency {
+    /// Generated tokens per wall-clock second, summed over engines with counters.
+    pub generation_tokens_per_second: Option<f64>,
+    /// Power of the parts that run inference (GPUs + CPU packages, where readable), watts.
+    pub power_watts: Option<f64>,
+    /// Which readings make up `power_watts`.
+    pub power_sources: Vec<String>,
+    /// Tokens per joule over the window.
+    pub tokens_per_joule: Option<f64>,
+    /// Worst thermal state over CPU and GPUs, with reasons.
+    pub thermal: Thermal,
+    /// Penalty of that state.
+    pub thermal_penalty: f64,
+    /// PUE used.
+    pub pue: f64,
+    /// WES, or why there is none.
+    pub wes: Result<Wes, NoWes>,
+}
+
+/// The agent's own cost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentFigures {
+    /// CPU seconds used by the agent since it started.
+    pub cpu_seconds_total: Option<f64>,
+    /// Share of one CPU the agent used over the window, 0–1 per core.
+    pub cpu_ratio: Option<f64>,
+    /// Resident memory, bytes.
+    pub resident_memory_bytes: Option<u64>,
+    /// Current sampling interval, seconds.
+    pub interval_seconds: f64,
+    /// Time the sampling round took, seconds.
+    pub collect_seconds: f64,
+}

@@ -1,0 +1,174 @@
+//! `derive` checked against hand computations.
+
+use infermon_model::raw::*;
+use infermon_model::testing::{empty_sample, sample_with_engine};
+use infermon_model::thermal::ThermalState;
+use infermon_model::wes::NoWes;
+use infermon_model::{derive, DeriveSettings};
+
+fn set_counters(s: &mut RawSample, f: impl FnOnce(&mut EngineCounters)) {
+    if let Reading::Ok { value } = &mut s.engines[0].metrics {
+        f(value);
+    }
+}
+
+#[test]
+fn first_sample_has_counters_but_no_rates() {
+    let s = sample_with_engine(0, 500.0, 3.0);
+    let snap = derive(None, &s, &DeriveSettings::default());
+    let e = &snap.engines[0];
+    assert_eq!(e.generation_tokens_total, Some(500.0));
+    assert_eq!(e.generation_tokens_per_second, None);
+    assert_eq!(snap.efficiency.wes, Err(NoWes::NoTokenRate));
+}
+
+#[test]
+fn engine_rates_by_hand() {
+    let mut a = sample_with_engine(10_000, 1000.0, 10.0);
+    let mut b = sample_with_engine(12_000, 1130.0, 10.5);
+    set_counters(&mut a, |c| {
+        c.prompt_tokens_total = 40.0;
+        c.prompt_seconds_total = Some(0.1);
+    });
+    set_counters(&mut b, |c| {
+        c.prompt_tokens_total = 90.0;
+        c.prompt_seconds_total = Some(0.2);
+    });
+    let e = derive(Some(&a), &b, &DeriveSettings::default()).engines[0].clone();
+    assert_eq!(e.generation_tokens_in_window, Some(130.0));
+    assert_eq!(e.generation_tokens_per_second, Some(260.0)); // 130 / 0.5 s busy
+    assert_eq!(e.generation_throughput_tokens_per_second, Some(65.0)); // 130 / 2 s
+    assert!((e.prompt_tokens_per_second.unwrap() - 500.0).abs() < 1e-9); // 50 / 0.1 s
+    assert_eq!(e.prompt_throughput_tokens_per_second, Some(25.0));
+}
+
+#[test]
+fn counter_reset_gives_no_rate() {
+    let a = sample_with_engine(0, 1000.0, 10.0);
+    let b = sample_with_engine(2000, 20.0, 0.1);
+    let e = derive(Some(&a), &b, &DeriveSettings::default()).engines[0].clone();
+    assert!(e.counters_reset);
+    assert_eq!(e.generation_tokens_per_second, None);
+    assert_eq!(e.generation_tokens_total, Some(20.0));
+}
+
+#[test]
+fn server_restart_detected_from_process_start_even_if_counters_grew() {
+    let a = sample_with_engine(0, 10.0, 0.1);
+    let mut b = sample_with_engine(2000, 50.0, 0.5);
+    set_counters(&mut b, |c| c.process_start_unix = Some(1_800_000_000));
+    let e = derive(Some(&a), &b, &DeriveSettings::default()).engines[0].clone();
+    assert!(e.counters_reset);
+    assert_eq!(e.generation_throughput_tokens_per_second, None);
+}
+
+#[test]
+fn idle_window_is_zero_speed_and_no_wes() {
+    let a = sample_with_engine(0, 100.0, 1.0);
+    let b = sample_with_engine(2000, 100.0, 1.0);
+    let snap = derive(Some(&a), &b, &DeriveSettings::default());
+    assert_eq!(snap.engines[0].generation_tokens_per_second, Some(0.0));
+    assert_eq!(snap.efficiency.wes, Err(NoWes::Idle));
+}
+
+fn gpu(energy_mj: u64, mask: u64) -> GpuRaw {
+    let mut g = GpuRaw::empty(GpuVendor::Nvidia, 0, "GPU-test");
+    g.energy_mj = Some(energy_mj);
+    g.power_watts = Some(999.0); // instantaneous reading; the energy average must win
+    g.throttle = Some(ThrottleRaw::NvidiaClockEvents { mask });
+    g
+}
+
+#[test]
+fn wes_through_derive_uses_energy_counter_and_penalty() {
+    // 188.2 tokens in 2 s = 94.1 tok/s; 1.8 J in 2 s = 0.9 W; SwPowerCap = Fair.
+    let mut a = sample_with_engine(0, 1000.0, 10.0);
+    let mut b = sample_with_engine(2000, 1188.2, 11.0);
+    a.gpus.push(gpu(50_000, 0x4));
+    b.gpus.push(gpu(51_800, 0x4));
+    let snap = derive(Some(&a), &b, &DeriveSettings::default());
+    assert!((snap.gpus[0].power_watts.unwrap() - 0.9).abs() < 1e-9);
+    assert_eq!(snap.efficiency.thermal.state, ThermalState::Fair);
+    assert_eq!(snap.efficiency.thermal.reasons, vec!["sw_power_cap"]);
+    let w = snap.efficiency.wes.unwrap();
+    assert_eq!(
+        (w.raw, w.penalized, w.thermal_cost_percent),
+        (104.6, 83.6, 20.0)
+    );
+    let tpj = snap.efficiency.tokens_per_joule.unwrap();
+    assert!((tpj - 94.1 / 0.9).abs() < 1e-6);
+}
+
+#[test]
+fn rapl_wrap_and_subzones() {
+    let zone = |name: &str, e: u64| RaplZone {
+        zone: name.to_string(),
+        name: "package-0".to_string(),
+        energy_uj: e,
+        max_energy_range_uj: 262_143_328_850,
+    };
+    let mut a = empty_sample(0);
+    let mut b = empty_sample(4000);
+    a.host.rapl = Reading::ok(vec![
+        zone("intel-rapl:0", 262_143_000_000),
+        zone("intel-rapl:0:0", 5),
+    ]);
+    // wrapped: 328_850 µJ to the top, then 39_671_150 µJ → 40 J over 4 s = 10 W.
+    b.host.rapl = Reading::ok(vec![
+        zone("intel-rapl:0", 39_671_150),
+        zone("intel-rapl:0:0", 10),
+    ]);
+    let snap = derive(Some(&a), &b, &DeriveSettings::default());
+    assert!((snap.host.cpu_power_watts.unwrap() - 10.0).abs() < 1e-9);
+    assert_eq!(snap.efficiency.power_sources, vec!["cpu:rapl"]);
+}
+
+#[test]
+fn unavailable_sources_are_absent_and_named() {
+    let mut s = empty_sample(0);
+    s.host.rapl =
+        Reading::unavailable("/sys/class/powercap/intel-rapl:0/energy_uj: permission denied");
+    let snap = derive(None, &s, &DeriveSettings::default());
+    assert_eq!(snap.host.cpu_power_watts, None);
+    let rapl = snap
+        .sources
+        .iter()
+        .find(|x| x.source == "host.rapl")
+        .unwrap();
+    assert!(!rapl.ok);
+    assert!(rapl
+        .reason
+        .as_deref()
+        .unwrap()
+        .contains("permission denied"));
+    let names: Vec<_> = snap.series().iter().map(|p| p.name).collect();
+    assert!(!names.contains(&"infermon_node_cpu_power_watts"));
+    assert!(names.contains(&"infermon_source_up"));
+}
+
+#[test]
+fn cpu_utilisation_and_swap_rates() {
+    let times = |busy: u64, idle: u64| CpuTimes {
+        user: busy,
+        idle,
+        n_cpus: 2,
+        ..CpuTimes::default()
+    };
+    let vm = |pin: u64, pout: u64| VmstatRaw {
+        pswpin: pin,
+        pswpout: pout,
+        pgmajfault: 0,
+        page_size: 4096,
+    };
+    let mut a = empty_sample(0);
+    let mut b = empty_sample(2000);
+    a.host.cpu = Reading::ok(times(100, 900));
+    b.host.cpu = Reading::ok(times(250, 1250));
+    a.host.vmstat = Reading::ok(vm(10, 0));
+    b.host.vmstat = Reading::ok(vm(30, 4));
+    let h = derive(Some(&a), &b, &DeriveSettings::default()).host;
+    assert_eq!(h.cpu_utilization_ratio, Some(0.3)); // 150 of 500 ticks
+    assert_eq!(h.swap_in_bytes_per_second, Some(20.0 * 4096.0 / 2.0));
+    assert_eq!(h.swap_out_bytes_per_second, Some(4.0 * 4096.0 / 2.0));
+    assert_eq!(h.swap_in_bytes_total, Some(30 * 4096));
+}
