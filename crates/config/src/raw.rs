@@ -1,0 +1,102 @@
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::ConfigError;
+
+/// The config file as written; every table rejects unknown keys.
+#[derive(Debug, Default, Deserialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// `[agent]`
+    #[serde(default)]
+    pub agent: RawAgent,
+    /// `[store]`
+    #[serde(default)]
+    pub store: RawStore,
+    /// `[discovery]`
+    #[serde(default)]
+    pub discovery: RawDiscovery,
+    /// `[efficiency]`
+    #[serde(default)]
+    pub efficiency: RawEfficiency,
+    /// `[[engine]]`
+    #[serde(default)]
+    pub engine: Vec<RawEngine>,
+}
+
+/// `[agent]`
+#[derive(Debug, Default, Deserialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawAgent {
+    /// Listen address.
+    pub listen: Option<String>,
+    /// Sampling interval while active.
+    pub interval: Option<String>,
+    /// Longest interval when idle.
+    pub max_interval: Option<String>,
+    /// Bearer token for the API.
+    pub token: Option<String>,
+    /// Per-request timeout for engine endpoints.
+    pub engine_timeout: Option<String>,
+    /// Root of `/proc` and `/sys` (tests).
+    pub root: Option<String>,
+}
+
+/// `[store]`
+#[derive(Debug, Default, Deserialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    /// Data directory.
+    pub data_dir: Option<String>,
+    /// Raw sample retention.
+    pub retention_raw: Option<String>,
+    /// 1-minute rollup retention.
+    pub retention_minute: Option<String>,
+    /// 1-hour rollup retention.
+    pub retention_hour: Option<String>,
+}
+
+/// `[discovery]`
+#[derive(Debug, Default, Deserialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawDiscovery {
+    /// Scan for local engines.
+    pub enabled: Option<bool>,
+    /// How often to rescan.
+    pub interval: Option<String>,
+}
+
+/// `[efficiency]`
+#[derive(Debug, Default, Deserialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawEfficiency {
+    /// Power usage effectiveness.
+    pub pue: Option<f64>,
+}
+
+/// `[[engine]]`
+#[derive(Debug, Deserialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawEngine {
+    /// Engine kind, e.g. `llamacpp`.
+    pub kind: String,
+    /// Base URL.
+    pub url: String,
+}
+
+/// Parses config text; `origin` names it in errors.
+pub fn parse_file_text(text: &str, origin: &str) -> Result<RawConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Syntax {
+        origin: origin.to_string(),
+        message: e.to_string().trim_end().replace('\n', " "),
+    })
+}
+
+pub(crate) fn read_file(path: &Path) -> Result<RawConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_file_text(&text, &path.display().to_string())
+}

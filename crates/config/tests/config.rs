@@ -1,0 +1,144 @@
+//! Valid and invalid configurations, checked against the exact messages users see.
+
+use infermon_config::{parse_file_text, resolve, Overrides, SAMPLE_CONFIG};
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn err(text: &str) -> String {
+    match parse_file_text(text, "test.toml") {
+        Err(e) => e.to_string(),
+        Ok(raw) => resolve(raw, &Overrides::default(), &no_env)
+            .unwrap_err()
+            .to_string(),
+    }
+}
+
+#[test]
+fn sample_config_is_valid_and_equals_defaults() {
+    let raw = parse_file_text(SAMPLE_CONFIG, "sample").unwrap();
+    let a = resolve(raw, &Overrides::default(), &no_env).unwrap();
+    let b = resolve(Default::default(), &Overrides::default(), &no_env).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a.listen.to_string(), "127.0.0.1:7411");
+    assert_eq!(a.interval.as_secs(), 2);
+    assert_eq!(a.max_interval.as_secs(), 20);
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let e = err("[agent]\nintervall = \"2s\"\n");
+    assert!(e.contains("unknown field `intervall`"), "{e}");
+    assert!(e.starts_with("config file \"test.toml\""), "{e}");
+}
+
+#[test]
+fn bad_duration_names_key_and_value() {
+    assert_eq!(
+        err("[agent]\ninterval = \"2x\"\n"),
+        "invalid value \"2x\" for agent.interval (from file): expected a duration of at least \
+         100 ms like \"2s\", \"500ms\", \"10m\", \"24h\" or \"30d\""
+    );
+}
+
+#[test]
+fn network_listen_needs_token() {
+    let e = err("[agent]\nlisten = \"0.0.0.0:7411\"\n");
+    assert!(
+        e.starts_with("invalid value \"0.0.0.0:7411\" for agent.listen (from file)"),
+        "{e}"
+    );
+    assert!(e.contains("token"), "{e}");
+    let ok = parse_file_text(
+        "[agent]\nlisten = \"0.0.0.0:7411\"\ntoken = \"0123456789abcdef0123\"\n",
+        "t",
+    )
+    .unwrap();
+    assert!(resolve(ok, &Overrides::default(), &no_env).is_ok());
+}
+
+#[test]
+fn unknown_engine_kind() {
+    assert_eq!(
+        err("[[engine]]\nkind = \"llama\"\nurl = \"http://127.0.0.1:8080\"\n"),
+        "invalid value \"llama=http://127.0.0.1:8080\" for engine[0] (from file): expected an \
+         engine kind among: llamacpp"
+    );
+}
+
+#[test]
+fn pue_range() {
+    let e = err("[efficiency]\npue = 0.5\n");
+    assert_eq!(
+        e,
+        "invalid value \"0.5\" for efficiency.pue (from file): expected a number from 1.0 to 5.0"
+    );
+}
+
+#[test]
+fn precedence_flag_over_env_over_file() {
+    let raw = parse_file_text("[agent]\ninterval = \"5s\"\n", "t").unwrap();
+    let env = |k: &str| (k == "INFERMON_INTERVAL").then(|| "3s".to_string());
+    let s = resolve(raw.clone(), &Overrides::default(), &env).unwrap();
+    assert_eq!(s.interval.as_secs(), 3);
+    let o = Overrides {
+        interval: Some("4s".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        resolve(raw.clone(), &o, &env).unwrap().interval.as_secs(),
+        4
+    );
+    assert_eq!(
+        resolve(raw, &Overrides::default(), &no_env)
+            .unwrap()
+            .interval
+            .as_secs(),
+        5
+    );
+}
+
+#[test]
+fn engines_from_all_layers() {
+    let raw = parse_file_text(
+        "[[engine]]\nkind = \"llamacpp\"\nurl = \"http://127.0.0.1:8080/\"\n",
+        "t",
+    )
+    .unwrap();
+    let env =
+        |k: &str| (k == "INFERMON_ENGINES").then(|| "llamacpp=http://127.0.0.1:8081".to_string());
+    let o = Overrides {
+        engines: vec!["llamacpp=http://127.0.0.1:8082".into()],
+        ..Default::default()
+    };
+    let s = resolve(raw, &o, &env).unwrap();
+    let urls: Vec<_> = s
+        .engines
+        .iter()
+        .map(|e| (e.url.as_str(), e.origin))
+        .collect();
+    assert_eq!(
+        urls,
+        vec![
+            ("http://127.0.0.1:8080", "file"),
+            ("http://127.0.0.1:8081", "environment"),
+            ("http://127.0.0.1:8082", "flag")
+        ]
+    );
+    let bad = Overrides {
+        engines: vec!["http://x".into()],
+        ..Default::default()
+    };
+    let e = resolve(Default::default(), &bad, &no_env)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("expected KIND=URL"), "{e}");
+}
+
+#[test]
+fn data_dir_follows_xdg() {
+    let env = |k: &str| (k == "XDG_DATA_HOME").then(|| "/x/data".to_string());
+    let s = resolve(Default::default(), &Overrides::default(), &env).unwrap();
+    assert_eq!(s.data_dir, std::path::PathBuf::from("/x/data/infermon"));
+}
