@@ -1,1 +1,326 @@
-//! placeholder
+//! infermon's embedded history: raw samples, derived series, and 1-minute and 1-hour rollups
+//! in one SQLite file.
+//!
+//! ```no_run
+//! use infermon_store::{HistoryQuery, Resolution, Retention, Store};
+//! # fn demo(raw: &infermon_model::raw::RawSample,
+//! #         points: &[infermon_model::series::SeriesPoint]) -> Result<(), infermon_store::StoreError> {
+//! let mut store = Store::open("/var/lib/infermon/history.db".as_ref(), Retention::default())?;
+//! store.write(raw, points)?; // one transaction per sampling round
+//! let gpu0 = store.history(&HistoryQuery {
+//!     metric: "infermon_gpu_power_watts".into(),
+//!     labels: vec![("gpu".into(), "0".into())],
+//!     from_ms: raw.ts_unix_ms - 3_600_000,
+//!     to_ms: raw.ts_unix_ms,
+//!     resolution: Resolution::Auto,
+//! })?;
+//! store.prune(raw.ts_unix_ms)?; // now and then, e.g. once a minute
+//! # let _ = gpu0; Ok(()) }
+//! ```
+//!
+//! # On-disk format
+//!
+//! One SQLite file in WAL mode (so `-wal` and `-shm` files sit beside it while it is open).
+//! Every timestamp is wall-clock **milliseconds since the Unix epoch** (`INTEGER`); every value
+//! is an `f64` (`REAL`) in the base unit its series name states (`_bytes`, `_seconds`, `_watts`,
+//! `_celsius`, `_percent`, ...; counters end in `_total` and are stored cumulative, as read).
+//!
+//! | table | columns | key | what |
+//! |---|---|---|---|
+//! | `samples` | `ts_ms INTEGER`, `raw TEXT NOT NULL` | `ts_ms` (rowid) | one row per sampling round; `raw` is the JSON of [`RawSample`](infermon_model::raw::RawSample). A second write at the same `ts_ms` replaces the first. |
+//! | `series` | `id INTEGER`, `name TEXT`, `labels TEXT`, `kind TEXT` | `id`, `UNIQUE(name, labels)` | one row per distinct series. `labels` is [`infermon_model::series::label_key`] text (`k="v",k2="v2"`, Prometheus escaping of `\`, `"` and newline, in the model's fixed order); `kind` is `gauge` or `counter`. |
+//! | `points` | `series_id`, `ts_ms`, `value REAL NOT NULL` | `(series_id, ts_ms)`, `WITHOUT ROWID` | every finite value of every series at full resolution; `ts_ms` is the sample's `ts_unix_ms`. |
+//! | `rollup_1m`, `rollup_1h` | `series_id`, `bucket_ms`, `count INTEGER`, `sum`, `min`, `max`, `last REAL`, `last_ts_ms INTEGER` | `(series_id, bucket_ms)`, `WITHOUT ROWID` | per series and UTC-aligned bucket (`bucket_ms` = start, a multiple of 60 000 or 3 600 000): number, sum, minimum and maximum of the points, and `last`, the value of the newest point, whose time is `last_ts_ms`. Kept up to date incrementally by each write. |
+//! | `meta` (v2) | `key TEXT`, `value TEXT` | `key` | `last_opened_by` = `infermon-store X.Y.Z`, the build that last opened the file. |
+//!
+//! A write (one sample and its points, both rollups) is one transaction: after a crash the
+//! file holds every committed round and no partial one. `synchronous=NORMAL` in WAL mode keeps
+//! committed rounds across a process crash; a power loss may lose the last few rounds, never
+//! the file's consistency.
+//!
+//! Non-finite values (NaN, ±inf) are not stored and not counted in rollups — never stored as
+//! 0 — and are counted in [`StoreStats::skipped_non_finite`] (since open).
+//!
+//! # Reading
+//!
+//! [`Store::history`] serves one metric's series from `points` ([`Resolution::Raw`]),
+//! `rollup_1m` ([`Resolution::Minute`]) or `rollup_1h` ([`Resolution::Hour`]).
+//! [`Resolution::Auto`] picks by the span `to_ms - from_ms`: raw up to 2 h, minute buckets up
+//! to 3 days, hour buckets beyond; then it steps to a coarser table while `from_ms` is older
+//! than the newest sample minus that table's retention, so an old window is not served from a
+//! table already pruned there. Labels match by parsed value, never by text.
+//!
+//! # Retention
+//!
+//! [`Store::prune`] deletes, relative to the `now_ms` it is given (defaults in [`Retention`]):
+//! `samples` and `points` older than [`Retention::raw`] (24 h); `rollup_1m` buckets that ended
+//! more than [`Retention::minute`] (30 days) ago; `rollup_1h` buckets that ended more than
+//! [`Retention::hour`] (400 days) ago; and `series` left with no rows at all. Deletes walk the
+//! primary keys by time range, per series. Freed pages are reused; the file does not shrink.
+//!
+//! # Schema version and migrations
+//!
+//! `PRAGMA user_version` is the number of migration steps applied (this build: 2). On open,
+//! missing steps are applied in order, each in its own transaction together with its version
+//! bump. Steps are append-only: a released step is never edited; a format change is a new step.
+//! A file with a newer version than this build knows is refused with
+//! [`StoreError::SchemaTooNew`] and left untouched — an older infermon never writes a newer
+//! file.
+//!
+//! # Compatibility of stored samples
+//!
+//! `raw` is read back with serde into this build's [`RawSample`](infermon_model::raw::RawSample). Unknown fields are ignored,
+//! so a file written by a newer build still reads (`RawSample` must never use
+//! `deny_unknown_fields`). Fields are read strictly otherwise: **a field added to `RawSample`
+//! (or anything inside it) must be `#[serde(default)]`**, or every older stored sample fails to
+//! decode with [`StoreError::Decode`] naming its `ts_ms`. Today all of `RawSample`'s fields are
+//! required, so removing or renaming one breaks old records the same way.
+//!
+//! # Resource use
+//!
+//! SQLite's page cache is capped at 2 MiB (`cache_size=-2048`), memory-mapped I/O is off, the
+//! WAL is truncated back to 4 MiB after checkpoints, and the store keeps an in-memory map of
+//! `(name, labels) → series id` so a write does not look series up. A [`Store`] is `Send` but
+//! not `Sync`: share it behind a mutex.
+#![deny(missing_docs)]
+
+mod error;
+mod query;
+mod schema;
+mod write;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+use serde::Serialize;
+
+pub use error::StoreError;
+pub use query::{HistoryPoint, HistoryQuery, HistorySeries, Resolution};
+
+/// How long each kind of row is kept. See the crate docs, "Retention".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Raw samples and full-resolution points; default 24 h.
+    pub raw: Duration,
+    /// 1-minute rollups; default 30 days.
+    pub minute: Duration,
+    /// 1-hour rollups; default 400 days.
+    pub hour: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            raw: Duration::from_secs(24 * 3600),
+            minute: Duration::from_secs(30 * 24 * 3600),
+            hour: Duration::from_secs(400 * 24 * 3600),
+        }
+    }
+}
+
+/// Rows deleted by one [`Store::prune`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PruneStats {
+    /// Raw samples deleted.
+    pub samples: u64,
+    /// Full-resolution points deleted.
+    pub points: u64,
+    /// 1-minute buckets deleted.
+    pub rollup_1m: u64,
+    /// 1-hour buckets deleted.
+    pub rollup_1h: u64,
+    /// Series deleted because no row referred to them any more.
+    pub series: u64,
+}
+
+/// Size of the store, from [`Store::stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StoreStats {
+    /// Rows in `samples`.
+    pub samples: u64,
+    /// Rows in `series`.
+    pub series: u64,
+    /// Rows in `points`.
+    pub points: u64,
+    /// Rows in `rollup_1m`.
+    pub rollup_1m: u64,
+    /// Rows in `rollup_1h`.
+    pub rollup_1h: u64,
+    /// Size of the main database file, bytes (`page_count * page_size`; the WAL is extra).
+    pub size_bytes: u64,
+    /// `PRAGMA user_version`.
+    pub schema_version: i64,
+    /// Non-finite point values skipped by [`Store::write`] since this store was opened.
+    pub skipped_non_finite: u64,
+}
+
+/// The embedded history. Open one per file; see the crate docs for the format.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    /// The file, or `:memory:`; quoted in errors.
+    path: PathBuf,
+    retention: Retention,
+    /// `name → label_key → series.id`, filled as series are met.
+    series_ids: HashMap<String, HashMap<String, i64>>,
+    /// Non-finite values skipped since open.
+    skipped_non_finite: u64,
+}
+
+/// SQLite page cache, KiB (negative `cache_size` means KiB).
+const CACHE_KIB: i64 = 2048;
+/// How long a write waits for another connection's lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// WAL size kept after a checkpoint, bytes.
+const WAL_LIMIT_BYTES: i64 = 4 * 1024 * 1024;
+
+impl Store {
+    /// Opens the store at `path`, creating the file if needed and migrating it to this build's
+    /// schema. The parent directory must exist.
+    pub fn open(path: &Path, retention: Retention) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() && !dir.is_dir() {
+                return Err(StoreError::MissingDirectory {
+                    path: path.to_path_buf(),
+                    dir: dir.to_path_buf(),
+                });
+            }
+        }
+        // No SQLITE_OPEN_URI: the path is taken literally, even if it starts with `file:`.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|cause| StoreError::Open {
+            path: path.to_path_buf(),
+            cause,
+        })?;
+        Store::init(conn, path.to_path_buf(), retention)
+    }
+
+    /// Opens a fresh store in memory (tests, `--no-history`); it is lost when dropped.
+    pub fn open_in_memory(retention: Retention) -> Result<Store, StoreError> {
+        let path = PathBuf::from(":memory:");
+        let conn = Connection::open_in_memory().map_err(|cause| StoreError::Open {
+            path: path.clone(),
+            cause,
+        })?;
+        Store::init(conn, path, retention)
+    }
+
+    /// Configures the connection, migrates, and records this build in `meta`.
+    fn init(
+        mut conn: Connection,
+        path: PathBuf,
+        retention: Retention,
+    ) -> Result<Store, StoreError> {
+        configure(&conn).map_err(|cause| StoreError::Open {
+            path: path.clone(),
+            cause,
+        })?;
+        schema::migrate(&mut conn, &path)?;
+        let store = Store {
+            conn,
+            path,
+            retention,
+            series_ids: HashMap::new(),
+            skipped_non_finite: 0,
+        };
+        store
+            .conn
+            .execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (
+                    schema::META_LAST_OPENED_BY,
+                    concat!("infermon-store ", env!("CARGO_PKG_VERSION")),
+                ),
+            )
+            .map_err(store.sql_err("recording this build in meta"))?;
+        Ok(store)
+    }
+
+    /// The retention [`Store::prune`] applies.
+    pub fn retention(&self) -> Retention {
+        self.retention
+    }
+
+    /// Row counts and file size. Counting scans each table, so this costs time proportional to
+    /// the store's size (tens of milliseconds per million points); do not call it per sample.
+    pub fn stats(&self) -> Result<StoreStats, StoreError> {
+        let count = |table: &str| -> Result<u64, StoreError> {
+            self.conn
+                .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .map(|n| u64::try_from(n).unwrap_or(0))
+                .map_err(self.sql_err(format!("counting rows of {table}")))
+        };
+        let pragma = |name: &str| -> Result<i64, StoreError> {
+            self.conn
+                .pragma_query_value(None, name, |r| r.get(0))
+                .map_err(self.sql_err(format!("reading pragma {name}")))
+        };
+        let size = pragma("page_count")?.saturating_mul(pragma("page_size")?);
+        Ok(StoreStats {
+            samples: count("samples")?,
+            series: count("series")?,
+            points: count("points")?,
+            rollup_1m: count("rollup_1m")?,
+            rollup_1h: count("rollup_1h")?,
+            size_bytes: u64::try_from(size).unwrap_or(0),
+            schema_version: pragma("user_version")?,
+            skipped_non_finite: self.skipped_non_finite,
+        })
+    }
+
+    /// Builds the error mapper for a failed statement, naming what the store was doing.
+    fn sql_err<'a, A: Into<String> + 'a>(
+        &'a self,
+        action: A,
+    ) -> impl FnOnce(rusqlite::Error) -> StoreError + 'a {
+        on_sql(&self.path, action)
+    }
+}
+
+/// Builds the error mapper for a failed statement on the store at `path`; nothing is allocated
+/// unless the statement fails (for a `&'static str` action).
+fn on_sql<'a, A: Into<String> + 'a>(
+    path: &'a Path,
+    action: A,
+) -> impl FnOnce(rusqlite::Error) -> StoreError + 'a {
+    move |cause| sql_error(path, action, cause)
+}
+
+/// The error for a failed statement on the store at `path`.
+fn sql_error(path: &Path, action: impl Into<String>, cause: rusqlite::Error) -> StoreError {
+    StoreError::Sqlite {
+        path: path.to_path_buf(),
+        action: action.into(),
+        cause,
+    }
+}
+
+/// Applies the connection settings described in the crate docs.
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Every statement the store runs stays prepared (there are fewer than 32).
+    conn.set_prepared_statement_cache_capacity(32);
+    // Returns the new mode; an in-memory database answers `memory`, which is fine.
+    let _mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
+    conn.pragma_update(None, "mmap_size", 0)?;
+    conn.pragma_update(None, "journal_size_limit", WAL_LIMIT_BYTES)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+/// Milliseconds of a duration, saturating at `i64::MAX`.
+fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}

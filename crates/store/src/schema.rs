@@ -1,0 +1,143 @@
+//! Schema migrations, versioned by `PRAGMA user_version`.
+//!
+//! `MIGRATIONS[i]` takes a store from version `i` to `i + 1`. The list is append-only: a
+//! released step is never edited, a change of format is a new step. Each step runs in its own
+//! `BEGIN IMMEDIATE` transaction together with its `user_version` bump, so a crash mid-migration
+//! leaves the store at the previous version, and two processes opening the same file at once
+//! do not both apply a step.
+
+use std::path::Path;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::StoreError;
+
+/// v1: samples, series, points and both rollups.
+const V1: &str = "
+CREATE TABLE samples (
+    ts_ms INTEGER PRIMARY KEY,
+    raw   TEXT NOT NULL
+);
+CREATE TABLE series (
+    id     INTEGER PRIMARY KEY,
+    name   TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    kind   TEXT NOT NULL,
+    UNIQUE (name, labels)
+);
+CREATE TABLE points (
+    series_id INTEGER NOT NULL REFERENCES series(id),
+    ts_ms     INTEGER NOT NULL,
+    value     REAL NOT NULL,
+    PRIMARY KEY (series_id, ts_ms)
+) WITHOUT ROWID;
+CREATE TABLE rollup_1m (
+    series_id  INTEGER NOT NULL REFERENCES series(id),
+    bucket_ms  INTEGER NOT NULL,
+    count      INTEGER NOT NULL,
+    sum        REAL NOT NULL,
+    min        REAL NOT NULL,
+    max        REAL NOT NULL,
+    last       REAL NOT NULL,
+    last_ts_ms INTEGER NOT NULL,
+    PRIMARY KEY (series_id, bucket_ms)
+) WITHOUT ROWID;
+CREATE TABLE rollup_1h (
+    series_id  INTEGER NOT NULL REFERENCES series(id),
+    bucket_ms  INTEGER NOT NULL,
+    count      INTEGER NOT NULL,
+    sum        REAL NOT NULL,
+    min        REAL NOT NULL,
+    max        REAL NOT NULL,
+    last       REAL NOT NULL,
+    last_ts_ms INTEGER NOT NULL,
+    PRIMARY KEY (series_id, bucket_ms)
+) WITHOUT ROWID;
+";
+
+/// v2: a key/value `meta` table; the store records which build last opened it there.
+const V2: &str = "
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+";
+
+/// The ordered migration steps; `MIGRATIONS[i]` goes from version `i` to `i + 1`.
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
+
+/// The schema version this build writes: the number of migration steps.
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// `meta` key naming the build that last opened the store.
+pub(crate) const META_LAST_OPENED_BY: &str = "last_opened_by";
+
+/// Reads `PRAGMA user_version`.
+pub(crate) fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+/// Brings the store up to [`SCHEMA_VERSION`], or refuses a store from a newer build.
+pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    migrate_to(conn, path, SCHEMA_VERSION)
+}
+
+/// Applies the steps needed to reach `target` (at most [`SCHEMA_VERSION`]); tests use a lower
+/// target to build an old store.
+pub(crate) fn migrate_to(
+    conn: &mut Connection,
+    path: &Path,
+    target: i64,
+) -> Result<(), StoreError> {
+    let found = user_version(conn).map_err(|cause| StoreError::Open {
+        path: path.to_path_buf(),
+        cause,
+    })?;
+    check_version(path, found)?;
+    for (from, step) in (0_i64..)
+        .zip(MIGRATIONS.iter())
+        .take(target.max(0) as usize)
+    {
+        if from < found {
+            continue;
+        }
+        let version = from + 1;
+        let fail = |cause| StoreError::Migration {
+            path: path.to_path_buf(),
+            version,
+            cause,
+        };
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(fail)?;
+        // Another process may have migrated between our read and our write lock.
+        let now = user_version(&tx).map_err(fail)?;
+        check_version(path, now)?;
+        if now >= version {
+            continue;
+        }
+        tx.execute_batch(step).map_err(fail)?;
+        tx.pragma_update(None, "user_version", version)
+            .map_err(fail)?;
+        tx.commit().map_err(fail)?;
+    }
+    Ok(())
+}
+
+/// Refuses versions this build cannot read.
+fn check_version(path: &Path, found: i64) -> Result<(), StoreError> {
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            path: path.to_path_buf(),
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    if found < 0 {
+        return Err(StoreError::SchemaInvalid {
+            path: path.to_path_buf(),
+            found,
+        });
+    }
+    Ok(())
+}

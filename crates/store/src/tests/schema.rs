@@ -1,0 +1,237 @@
+//! Opening, PRAGMAs, schema versions and migrations.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::{point, sample, T0};
+use crate::schema::{migrate_to, user_version, SCHEMA_VERSION};
+use crate::{HistoryQuery, Resolution, Retention, Store, StoreError};
+
+fn open(path: &Path) -> Result<Store, StoreError> {
+    Store::open(path, Retention::default())
+}
+
+#[test]
+fn open_creates_the_file_with_the_documented_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    let store = open(&path).unwrap();
+    assert!(path.is_file());
+    let pragma = |name: &str| -> String {
+        store
+            .conn
+            .pragma_query_value(None, name, |r| r.get::<_, rusqlite::types::Value>(0))
+            .map(|v| match v {
+                rusqlite::types::Value::Integer(i) => i.to_string(),
+                rusqlite::types::Value::Text(t) => t,
+                other => format!("{other:?}"),
+            })
+            .unwrap()
+    };
+    assert_eq!(pragma("journal_mode"), "wal");
+    assert_eq!(pragma("synchronous"), "1"); // NORMAL
+    assert_eq!(pragma("cache_size"), "-2048"); // 2 MiB
+    assert_eq!(pragma("foreign_keys"), "1");
+    assert_eq!(pragma("busy_timeout"), "5000");
+    assert_eq!(pragma("user_version"), SCHEMA_VERSION.to_string());
+    let by: String = store
+        .conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'last_opened_by'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(by, concat!("infermon-store ", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn reopening_keeps_data_and_does_not_migrate_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    {
+        let mut store = open(&path).unwrap();
+        store
+            .write(&sample(T0), &[point("infermon_a", &[("k", "v")], 1.5)])
+            .unwrap();
+    }
+    let mut store = open(&path).unwrap();
+    assert_eq!(store.latest_sample().unwrap(), Some(sample(T0)));
+    // The series id is found in the file, not duplicated.
+    store
+        .write(
+            &sample(T0 + 1000),
+            &[point("infermon_a", &[("k", "v")], 2.5)],
+        )
+        .unwrap();
+    let stats = store.stats().unwrap();
+    assert_eq!((stats.series, stats.points, stats.rollup_1m), (1, 2, 1));
+}
+
+#[test]
+fn missing_directory_is_an_error_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("no-such-dir").join("history.db");
+    let err = open(&path).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "cannot open store at \"{}\": directory \"{}\" does not exist",
+            path.display(),
+            dir.path().join("no-such-dir").display()
+        )
+    );
+    assert!(!path.exists());
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_an_open_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.txt");
+    std::fs::write(
+        &path,
+        "this is not sqlite, but it is long enough to have a header......\n".repeat(20),
+    )
+    .unwrap();
+    let err = open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!("cannot open store at \"{}\": ", path.display())),
+        "{text}"
+    );
+    assert!(text.contains("not a database"), "{text}");
+}
+
+#[test]
+fn schema_newer_than_this_build_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    let err = open(&path).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "store at \"{}\" has schema version 99, newer than this infermon ({SCHEMA_VERSION})",
+            path.display()
+        )
+    );
+    let conn = Connection::open(&path).unwrap();
+    assert_eq!(user_version(&conn).unwrap(), 99);
+    let tables: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(tables, 0);
+}
+
+#[test]
+fn negative_schema_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", -3)
+        .unwrap();
+    let err = open(&path).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "store at \"{}\" has schema version -3, which no infermon writes",
+            path.display()
+        )
+    );
+}
+
+/// Builds a v1 store (what the first release wrote) with one sample, series, point and rollups.
+fn v1_store(path: &Path) {
+    let mut conn = Connection::open(path).unwrap();
+    migrate_to(&mut conn, path, 1).unwrap();
+    assert_eq!(user_version(&conn).unwrap(), 1);
+    conn.execute_batch(&format!(
+        "INSERT INTO samples VALUES ({T0}, '{}');
+         INSERT INTO series VALUES (1, 'infermon_a', 'gpu=\"0\"', 'gauge');
+         INSERT INTO points VALUES (1, {T0}, 4.0);
+         INSERT INTO rollup_1m VALUES (1, {T0}, 1, 4.0, 4.0, 4.0, 4.0, {T0});
+         INSERT INTO rollup_1h VALUES (1, {T0}, 1, 4.0, 4.0, 4.0, 4.0, {T0});",
+        serde_json::to_string(&sample(T0)).unwrap()
+    ))
+    .unwrap();
+    let has_meta: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'meta'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(has_meta, 0);
+}
+
+#[test]
+fn a_v1_store_is_migrated_and_its_data_still_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    v1_store(&path);
+
+    let mut store = open(&path).unwrap();
+    assert_eq!(store.stats().unwrap().schema_version, 2);
+    let by: String = store
+        .conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'last_opened_by'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(by.starts_with("infermon-store "), "{by}");
+    assert_eq!(store.raw_samples(T0, T0, 10).unwrap(), vec![sample(T0)]);
+    let q = HistoryQuery {
+        metric: "infermon_a".into(),
+        labels: vec![("gpu".into(), "0".into())],
+        from_ms: T0,
+        to_ms: T0 + 1000,
+        resolution: Resolution::Minute,
+    };
+    store
+        .write(
+            &sample(T0 + 1000),
+            &[point("infermon_a", &[("gpu", "0")], 6.0)],
+        )
+        .unwrap();
+    let h = store.history(&q).unwrap();
+    assert_eq!(h.len(), 1);
+    let p = h[0].points[0];
+    assert_eq!(
+        (p.count, p.value, p.min, p.max, p.last),
+        (2, 5.0, 4.0, 6.0, 6.0)
+    );
+}
+
+#[test]
+fn a_failed_migration_step_is_rolled_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    v1_store(&path);
+    // Sabotage step 2: a `meta` table with another shape already exists.
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("CREATE TABLE meta (x);")
+        .unwrap();
+    let err = open(&path).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Migration { version: 2, .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().starts_with(&format!(
+            "cannot migrate store at \"{}\" to schema version 2: ",
+            path.display()
+        )),
+        "{err}"
+    );
+    let conn = Connection::open(&path).unwrap();
+    assert_eq!(user_version(&conn).unwrap(), 1);
+}
