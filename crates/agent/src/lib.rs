@@ -1,1 +1,78 @@
-//! placeholder
+//! The agent: samples hardware and engines on an adaptive schedule, derives every figure with
+//! [`infermon_model::derive`], writes raw samples and series to the store, and publishes each
+//! snapshot to subscribers (the API's SSE stream, `/metrics`).
+//!
+//! Rules: a collector that fails yields an `Unavailable` reading and the loop goes on; the
+//! store is written off the async runtime; nothing here computes a figure.
+#![deny(missing_docs)]
+
+mod backoff;
+mod collect;
+mod shared;
+
+pub use backoff::{is_active, Backoff};
+pub use collect::Collector;
+pub use shared::Shared;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use infermon_config::Settings;
+use infermon_model::{derive, DeriveSettings};
+use tokio::sync::watch;
+
+/// Runs the sampling loop until `stop` turns true.
+pub async fn run(
+    settings: Settings,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), AgentError> {
+    let mut collector = Collector::new(&settings);
+    let derive_settings = DeriveSettings { pue: settings.pue };
+    let mut backoff = Backoff::new(settings.interval, settings.max_interval);
+    let mut prev = None;
+    let mut last_discovery: Option<Instant> = None;
+    let mut last_prune = Instant::now();
+    loop {
+        let started = Instant::now();
+        if settings.discovery
+            && last_discovery.is_none_or(|t| t.elapsed() >= settings.discovery_interval)
+        {
+            collector.refresh_discovery();
+            last_discovery = Some(Instant::now());
+        }
+        let raw = collector.sample(backoff.current()).await;
+        let snapshot = derive(prev.as_ref(), &raw, &derive_settings);
+        let next = backoff.next(is_active(&snapshot));
+        shared.publish(&raw, snapshot).await;
+        if last_prune.elapsed() >= Duration::from_secs(600) {
+            shared.prune(raw.ts_unix_ms).await;
+            last_prune = Instant::now();
+        }
+        prev = Some(raw);
+        let wake = started + next;
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake.into()) => {}
+            _ = stop.changed() => {}
+        }
+        if *stop.borrow() {
+            return Ok(());
+        }
+    }
+}
+
+/// Errors that stop the agent before it starts sampling.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The data directory could not be created.
+    #[error("cannot create data directory \"{path}\": {source}")]
+    DataDir {
+        /// Path.
+        path: std::path::PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] infermon_store::StoreError),
+}

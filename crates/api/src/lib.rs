@@ -1,1 +1,54 @@
-//! placeholder
+//! infermon's HTTP API. The router comes from [`app`], so tests drive it without a socket.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /metrics` | Prometheus text of the latest snapshot |
+//! | `GET /api/v1/snapshot` | latest snapshot as JSON |
+//! | `GET /api/v1/history?metric=NAME&from=..&to=..&resolution=..&label=k=v` | stored series |
+//! | `GET /api/v1/stream` | server-sent events, one `snapshot` event per sample |
+//! | `GET /` | dashboard |
+//!
+//! Security: requests whose `Host` is not a loopback name or an IP literal are refused (DNS
+//! rebinding); when a token is configured every route needs `Authorization: Bearer TOKEN`.
+//! The API has no state-changing routes. Errors are JSON `{"error": "..."}` and never carry
+//! internals.
+#![deny(missing_docs)]
+
+mod error;
+mod exposition;
+mod guard;
+mod routes;
+
+pub use error::ApiError;
+pub use exposition::render;
+
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+use infermon_agent::Shared;
+
+/// Everything a handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    /// Shared agent state.
+    pub shared: Arc<Shared>,
+    /// Bearer token required on every route, when set.
+    pub token: Option<Arc<str>>,
+}
+
+/// The API router.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(routes::dashboard))
+        .route("/metrics", get(routes::metrics))
+        .route("/api/v1/snapshot", get(routes::snapshot))
+        .route("/api/v1/history", get(routes::history))
+        .route("/api/v1/stream", get(routes::stream))
+        .fallback(routes::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::guard,
+        ))
+        .with_state(state)
+}

@@ -63,7 +63,7 @@ impl LlamaCpp {
 
     /// Reads every endpoint concurrently.
     pub async fn read(&self) -> EngineRaw {
-        let (health, props, metrics, slots) = futures_util::join!(
+        let (health, props, metrics, slots) = tokio::join!(
             self.get("/health"),
             self.get("/props"),
             self.get("/metrics"),
@@ -124,19 +124,18 @@ fn ok_status(url: &str, status: u16, body: &str) -> Result<(), String> {
 
 /// `/health`: 200 `{"status":"ok"}`, or 503 with `error.message` (e.g. "Loading model").
 pub fn parse_health(status: u16, body: &str) -> EngineHealth {
-    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-    let word = v
-        .get("status")
-        .and_then(Value::as_str)
-        .or_else(|| v.pointer("/error/message").and_then(Value::as_str))
-        .map(str::to_lowercase)
-        .unwrap_or_else(|| {
-            if status == 200 {
-                "ok".to_string()
-            } else {
-                format!("http {status}")
-            }
-        });
+    let word = match serde_json::from_str::<Value>(body) {
+        Ok(v) => v
+            .get("status")
+            .and_then(Value::as_str)
+            .or_else(|| v.pointer("/error/message").and_then(Value::as_str))
+            .map(str::to_lowercase)
+            .unwrap_or_else(|| format!("http {status} without a status field")),
+        Err(_) => format!(
+            "http {status} with a body that is not llama-server's health JSON: \"{}\"",
+            head(body)
+        ),
+    };
     EngineHealth {
         http_status: status,
         status: word,
@@ -152,9 +151,10 @@ pub fn parse_props(body: &str) -> Result<EngineProps, String> {
         .and_then(Value::as_str)
         .map(str::to_string);
     let alias = v.get("model_alias").and_then(Value::as_str);
+    // Without --alias, llama-server reports the model path as the alias.
     let model = alias
         .filter(|a| !a.is_empty())
-        .map(str::to_string)
+        .map(model_name_from_path)
         .or_else(|| model_path.as_deref().map(model_name_from_path))
         .unwrap_or_else(|| "unknown".to_string());
     Ok(EngineProps {
@@ -196,6 +196,8 @@ pub fn parse_metrics(body: &str, process_start: Option<&str>) -> Result<EngineCo
         generation_tokens_total: need("llamacpp:tokens_predicted_total")?,
         generation_seconds_total: exp.get("llamacpp:tokens_predicted_seconds_total"),
         decode_calls_total: exp.get("llamacpp:n_decode_total"),
+        generation_window_rate: exp.get("llamacpp:predicted_tokens_seconds"),
+        prompt_window_rate: exp.get("llamacpp:prompt_tokens_seconds"),
         requests_running: exp.get("llamacpp:requests_processing"),
         requests_waiting: exp.get("llamacpp:requests_deferred"),
         process_start_unix,
@@ -281,6 +283,10 @@ mod tests {
             r#"{"error":{"code":503,"message":"Loading model","type":"unavailable_error"}}"#,
         );
         assert_eq!(h.status, "loading model");
+        assert_eq!(parse_health(200, r#"{"status":"ok"}"#).status, "ok");
+        assert!(parse_health(200, "<html>login</html>")
+            .status
+            .contains("not llama-server's"));
         let s = parse_slots(
             r#"[{"id":0,"is_processing":true,"next_token":{"n_decoded":17}},
                 {"id":1,"is_processing":false}]"#,

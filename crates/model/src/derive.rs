@@ -7,6 +7,7 @@ use crate::rate::{counter_delta, counter_delta_u64, per_second, wrapping_delta};
 use crate::raw::{EngineRaw, GpuRaw, HostRaw, RawSample, Reading};
 use crate::snapshot::{
     AgentFigures, Efficiency, EngineFigures, GpuFigures, HostFigures, Snapshot, SourceState,
+    SpeedBasis,
 };
 use crate::thermal::{classify_cpu, classify_gpu, Thermal};
 use crate::wes::wes;
@@ -190,7 +191,10 @@ fn engine_figures(prev: Option<&EngineRaw>, e: &EngineRaw, window: Option<f64>) 
     let m = e.metrics.value();
     let slots = e.slots.value();
     let (up, health) = match &e.health {
-        Reading::Ok { value } => (value.http_status == 200, value.status.clone()),
+        Reading::Ok { value } => (
+            value.http_status == 200 && value.status == "ok",
+            value.status.clone(),
+        ),
         Reading::Unavailable { reason } => (false, reason.clone()),
     };
     let mut f = EngineFigures {
@@ -208,6 +212,7 @@ fn engine_figures(prev: Option<&EngineRaw>, e: &EngineRaw, window: Option<f64>) 
         prompt_tokens_total: m.map(|m| m.prompt_tokens_total),
         generation_tokens_total: m.map(|m| m.generation_tokens_total),
         generation_tokens_per_second: None,
+        speed_basis: None,
         generation_throughput_tokens_per_second: None,
         prompt_tokens_per_second: None,
         prompt_throughput_tokens_per_second: None,
@@ -236,13 +241,25 @@ fn engine_figures(prev: Option<&EngineRaw>, e: &EngineRaw, window: Option<f64>) 
     f.generation_tokens_in_window = Some(d_gen);
     f.generation_throughput_tokens_per_second = per_second(d_gen, w);
     f.prompt_throughput_tokens_per_second = per_second(d_prompt, w);
-    f.generation_tokens_per_second = busy_rate(
-        d_gen,
-        pm.generation_seconds_total,
-        m.generation_seconds_total,
+    let window_rate = |rate: Option<f64>, d: f64| rate.filter(|r| *r > 0.0 && d > 0.0);
+    let (gen_rate, prompt_rate) = (
+        window_rate(m.generation_window_rate, d_gen),
+        window_rate(m.prompt_window_rate, d_prompt),
     );
-    f.prompt_tokens_per_second =
-        busy_rate(d_prompt, pm.prompt_seconds_total, m.prompt_seconds_total);
+    f.speed_basis = Some(if gen_rate.is_some() {
+        SpeedBasis::ServerWindow
+    } else {
+        SpeedBasis::Counters
+    });
+    f.generation_tokens_per_second = gen_rate.or_else(|| {
+        busy_rate(
+            d_gen,
+            pm.generation_seconds_total,
+            m.generation_seconds_total,
+        )
+    });
+    f.prompt_tokens_per_second = prompt_rate
+        .or_else(|| busy_rate(d_prompt, pm.prompt_seconds_total, m.prompt_seconds_total));
     f
 }
 

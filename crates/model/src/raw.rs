@@ -435,6 +435,15 @@ pub struct EngineCounters {
     pub generation_seconds_total: Option<f64>,
     /// Decode calls (counter).
     pub decode_calls_total: Option<f64>,
+    /// The server's own generation speed over the window since the previous scrape, tokens
+    /// per second of decode steps (llama.cpp `predicted_tokens_seconds`: its bucket is reset by
+    /// every `/metrics` scrape and excludes the first token, which comes from the prompt batch).
+    #[serde(default)]
+    pub generation_window_rate: Option<f64>,
+    /// The server's prompt speed over the window since the previous scrape (llama.cpp
+    /// `prompt_tokens_seconds`).
+    #[serde(default)]
+    pub prompt_window_rate: Option<f64>,
     /// Requests being processed now (gauge).
     pub requests_running: Option<f64>,
     /// Requests waiting (gauge).

@@ -157,9 +157,14 @@ pub struct EngineFigures {
     pub prompt_tokens_total: Option<f64>,
     /// Generated tokens (server counter, passed through).
     pub generation_tokens_total: Option<f64>,
-    /// Generation speed while generating over the window: Δtokens ÷ Δgeneration-seconds
-    /// (per-stream decode speed, what `timings.predicted_per_second` reports per request).
+    /// Generation speed while generating over the window, per stream: decode steps per second
+    /// of generation time, as the server's `timings.predicted_per_second` counts it per request.
+    /// See `speed_basis` for where it came from.
     pub generation_tokens_per_second: Option<f64>,
+    /// Basis of the two speeds: `server_window` (the server's own rate over exactly this
+    /// window: exact µs timing, first token excluded) or `counters` (Δtokens ÷ Δseconds of the
+    /// cumulative counters, which llama-server prints with 6 significant digits).
+    pub speed_basis: Option<SpeedBasis>,
     /// Generated tokens per wall-clock second over the window (aggregate throughput).
     pub generation_throughput_tokens_per_second: Option<f64>,
     /// Prompt processing speed while processing: Δprompt tokens ÷ Δprompt-seconds.
@@ -181,6 +186,16 @@ pub struct EngineFigures {
     /// Counters went down or the server restarted since the previous sample: no rates for
     /// this window.
     pub counters_reset: bool,
+}
+
+/// Where an engine's speed figures came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpeedBasis {
+    /// The server's rate over the window since the previous scrape.
+    ServerWindow,
+    /// Deltas of the cumulative token and seconds counters.
+    Counters,
 }
 
 /// Node efficiency: tokens, power, thermal penalty and WES.

@@ -55,6 +55,8 @@ pub fn llamacpp_engine(tokens: f64, gen_seconds: f64) -> EngineRaw {
             generation_tokens_total: tokens,
             generation_seconds_total: Some(gen_seconds),
             decode_calls_total: None,
+            generation_window_rate: None,
+            prompt_window_rate: None,
             requests_running: Some(0.0),
             requests_waiting: Some(0.0),
             process_start_unix: Some(1_700_000_000),

@@ -172,3 +172,29 @@ fn cpu_utilisation_and_swap_rates() {
     assert_eq!(h.swap_out_bytes_per_second, Some(4.0 * 4096.0 / 2.0));
     assert_eq!(h.swap_in_bytes_total, Some(30 * 4096));
 }
+
+#[test]
+fn server_window_rate_is_preferred_when_the_window_has_tokens() {
+    // 48 tokens in 0.5 s of generation: counters say 96 tok/s; the server's own window rate
+    // counts 47 decode steps (the first token comes from the prompt batch): 94 tok/s.
+    let a = sample_with_engine(0, 100.0, 1.0);
+    let mut b = sample_with_engine(2000, 148.0, 1.5);
+    set_counters(&mut b, |c| c.generation_window_rate = Some(94.0));
+    let e = derive(Some(&a), &b, &DeriveSettings::default()).engines[0].clone();
+    assert_eq!(e.generation_tokens_per_second, Some(94.0));
+    assert_eq!(
+        e.speed_basis,
+        Some(infermon_model::SpeedBasis::ServerWindow)
+    );
+    // Without the gauge: counters.
+    let mut c = sample_with_engine(2000, 148.0, 1.5);
+    set_counters(&mut c, |c| c.generation_window_rate = None);
+    let e = derive(Some(&a), &c, &DeriveSettings::default()).engines[0].clone();
+    assert_eq!(e.generation_tokens_per_second, Some(96.0));
+    assert_eq!(e.speed_basis, Some(infermon_model::SpeedBasis::Counters));
+    // A stale gauge (another scraper reset the bucket: 0) with tokens: counters.
+    let mut d = sample_with_engine(2000, 148.0, 1.5);
+    set_counters(&mut d, |c| c.generation_window_rate = Some(0.0));
+    let e = derive(Some(&a), &d, &DeriveSettings::default()).engines[0].clone();
+    assert_eq!(e.generation_tokens_per_second, Some(96.0));
+}

@@ -1,0 +1,215 @@
+//! Handlers.
+
+use std::convert::Infallible;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::{RawQuery, State};
+use axum::http::{header, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+use futures_util::stream::Stream;
+use infermon_store::{HistoryQuery, Resolution};
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::StreamExt;
+
+use crate::{ApiError, AppState};
+
+const DASHBOARD: &str = include_str!("dashboard.html");
+
+pub async fn dashboard() -> Html<&'static str> {
+    Html(DASHBOARD)
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such route")
+}
+
+pub async fn metrics(State(st): State<AppState>) -> Response {
+    let body = match st.shared.latest().await {
+        Some(s) => crate::render(&s.series()),
+        None => String::new(),
+    };
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+pub async fn snapshot(State(st): State<AppState>) -> Result<Response, ApiError> {
+    match st.shared.latest().await {
+        Some(s) => Ok(Json(&*s).into_response()),
+        None => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no sample yet: the agent is taking its first sample",
+        )),
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A time parameter: `now`, milliseconds since the epoch, or a past offset like `-15m`, `-2h`.
+fn parse_time(param: &str, v: &str, now: i64) -> Result<i64, ApiError> {
+    let bad = || {
+        ApiError::bad_request(format!(
+            "invalid {param} \"{v}\": expected now, milliseconds since the Unix epoch, or an \
+             offset like -15m, -2h, -7d"
+        ))
+    };
+    if v == "now" {
+        return Ok(now);
+    }
+    if let Some(rel) = v.strip_prefix('-') {
+        let (num, unit) = rel.split_at(rel.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
+        let n: i64 = num.parse().map_err(|_| bad())?;
+        let ms = match unit {
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => return Err(bad()),
+        };
+        return Ok(now - n * ms);
+    }
+    v.parse::<i64>().map_err(|_| bad())
+}
+
+fn decode(s: &str) -> String {
+    fn hex(c: u8) -> Option<u8> {
+        (c as char).to_digit(16).map(|d| d as u8)
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+pub async fn history(
+    State(st): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let now = now_ms();
+    let (mut metric, mut from, mut to, mut resolution) =
+        (None, now - 3_600_000, now, Resolution::Auto);
+    let mut labels = Vec::new();
+    for pair in q
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = decode(v);
+        match k {
+            "metric" => metric = Some(v),
+            "from" => from = parse_time("from", &v, now)?,
+            "to" => to = parse_time("to", &v, now)?,
+            "resolution" => {
+                resolution = match v.as_str() {
+                    "auto" => Resolution::Auto,
+                    "raw" => Resolution::Raw,
+                    "1m" | "minute" => Resolution::Minute,
+                    "1h" | "hour" => Resolution::Hour,
+                    _ => {
+                        return Err(ApiError::bad_request(format!(
+                            "invalid resolution \"{v}\": expected auto, raw, 1m or 1h"
+                        )))
+                    }
+                }
+            }
+            "label" => {
+                let (lk, lv) = v.split_once('=').ok_or_else(|| {
+                    ApiError::bad_request(format!("invalid label \"{v}\": expected NAME=VALUE"))
+                })?;
+                labels.push((lk.to_string(), lv.to_string()));
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown parameter \"{other}\": expected metric, from, to, resolution, label"
+                )))
+            }
+        }
+    }
+    let metric = metric.filter(|m| !m.is_empty()).ok_or_else(|| {
+        ApiError::bad_request("missing parameter \"metric\", e.g. metric=infermon_wes")
+    })?;
+    if from > to {
+        return Err(ApiError::bad_request(format!(
+            "from ({from}) is after to ({to})"
+        )));
+    }
+    let query = HistoryQuery {
+        metric: metric.clone(),
+        labels,
+        from_ms: from,
+        to_ms: to,
+        resolution,
+    };
+    match st.shared.history(query).await {
+        Ok(Some(series)) => Ok(Json(serde_json::json!({
+            "metric": metric, "from": from, "to": to, "series": series
+        }))
+        .into_response()),
+        Ok(None) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "history is off: the agent runs without a store",
+        )),
+        Err(e) => {
+            tracing::warn!("history query failed: {e}");
+            Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "history query failed; see the agent log",
+            ))
+        }
+    }
+}
+
+pub async fn stream(
+    State(st): State<AppState>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let rx = st.shared.subscribe();
+    let s = BroadcastStream::new(rx).filter_map(|item| {
+        let snap = item.ok()?;
+        let data = serde_json::to_string(&*snap).ok()?;
+        Some(Ok(Event::default().event("snapshot").data(data)))
+    });
+    Sse::new(s).keep_alive(KeepAlive::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times() {
+        assert_eq!(parse_time("from", "now", 1000).unwrap(), 1000);
+        assert_eq!(parse_time("from", "-2s", 10_000).unwrap(), 8000);
+        assert_eq!(parse_time("from", "123", 0).unwrap(), 123);
+        let e = parse_time("from", "yesterday", 0).unwrap_err();
+        assert!(e.message.contains("invalid from \"yesterday\""));
+        assert_eq!(decode("a%3Db+c"), "a=b c");
+    }
+}

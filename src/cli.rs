@@ -1,0 +1,93 @@
+//! Command-line arguments, one struct per subcommand, and dispatch.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::cmd;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "infermon",
+    version,
+    about = "See what your LLM inference hardware and engines are really doing"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the node agent: sample hardware and engines, keep history, serve the API.
+    Agent(AgentArgs),
+    /// Print the running agent's latest snapshot.
+    Status(StatusArgs),
+    /// Print the sample configuration, or check a configuration file.
+    Config(ConfigArgs),
+}
+
+/// `infermon agent`
+#[derive(Args, Debug)]
+pub struct AgentArgs {
+    /// Config file (default: $XDG_CONFIG_HOME/infermon/config.toml, then /etc/infermon/config.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Listen address of the API.
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Sampling interval while active, e.g. 2s.
+    #[arg(long)]
+    pub interval: Option<String>,
+    /// Longest sampling interval while idle, e.g. 20s.
+    #[arg(long)]
+    pub max_interval: Option<String>,
+    /// Bearer token required by the API (required when listening off loopback).
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Data directory of the store.
+    #[arg(long)]
+    pub data_dir: Option<String>,
+    /// Engine to poll, KIND=URL (repeatable), e.g. llamacpp=http://127.0.0.1:8080.
+    #[arg(long = "engine")]
+    pub engines: Vec<String>,
+    /// Do not scan for local engines.
+    #[arg(long)]
+    pub no_discovery: bool,
+    /// Root of /proc and /sys to read (for tests and containers).
+    #[arg(long, hide = true)]
+    pub root: Option<String>,
+}
+
+/// `infermon status`
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// Agent base URL.
+    #[arg(long, default_value = "http://127.0.0.1:7411", env = "INFERMON_URL")]
+    pub url: String,
+    /// Bearer token of the agent.
+    #[arg(long, env = "INFERMON_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Print the snapshot as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `infermon config`
+#[derive(Args, Debug)]
+pub struct ConfigArgs {
+    /// Check this file (and the environment) instead of printing the sample.
+    #[arg(long)]
+    pub check: Option<PathBuf>,
+}
+
+/// Parses arguments and runs the command.
+pub fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Agent(a) => cmd::agent::run(a),
+        Command::Status(s) => cmd::status::run(s),
+        Command::Config(c) => cmd::config::run(c),
+    }
+}

@@ -1,0 +1,113 @@
+//! `infermon agent`: the sampling loop plus the API server, with graceful shutdown.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use infermon_agent::Shared;
+use infermon_api::{app, AppState};
+use infermon_config::{load, Overrides, Settings};
+use infermon_store::{Retention, Store};
+use tokio::sync::watch;
+
+use crate::cli::AgentArgs;
+
+fn overrides(a: &AgentArgs) -> Overrides {
+    Overrides {
+        listen: a.listen.clone(),
+        interval: a.interval.clone(),
+        max_interval: a.max_interval.clone(),
+        token: a.token.clone(),
+        data_dir: a.data_dir.clone(),
+        engines: a.engines.clone(),
+        no_discovery: a.no_discovery,
+        root: a.root.clone(),
+    }
+}
+
+fn open_store(s: &Settings) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&s.data_dir)
+        .with_context(|| format!("cannot create data directory \"{}\"", s.data_dir.display()))?;
+    let retention = Retention {
+        raw: s.retention_raw,
+        minute: s.retention_minute,
+        hour: s.retention_hour,
+    };
+    Ok(Store::open(&s.data_dir.join("infermon.db"), retention)?)
+}
+
+pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
+    let settings = load(args.config.as_deref(), &overrides(&args))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("INFERMON_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let store = open_store(&settings)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .max_blocking_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(serve(settings, store))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(settings: Settings, store: Store) -> anyhow::Result<()> {
+    let shared = Shared::new(Some(store));
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    tracing::info!(
+        listen = %settings.listen,
+        data = %settings.data_dir.display(),
+        interval = ?settings.interval,
+        engines = settings.engines.len(),
+        discovery = settings.discovery,
+        "infermon agent started"
+    );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let state = AppState {
+        shared: shared.clone(),
+        token: settings.token.as_deref().map(Arc::from),
+    };
+    let mut http_stop = stop_rx.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app(state))
+            .with_graceful_shutdown(async move {
+                let _ = http_stop.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    let sampler = tokio::spawn(infermon_agent::run(settings, shared, stop_rx));
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), sampler).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,5 @@
+//! One module per subcommand.
+
+pub mod agent;
+pub mod config;
+pub mod status;

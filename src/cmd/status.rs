@@ -1,0 +1,206 @@
+//! `infermon status`: the running agent's snapshot as a table, or JSON.
+
+use std::fmt::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use infermon_model::Snapshot;
+
+use crate::cli::StatusArgs;
+
+pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let body = rt.block_on(fetch(&args))?;
+    if args.json {
+        println!("{body}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let snap: Snapshot = serde_json::from_str(&body)
+        .context("the agent's snapshot could not be read (is this an infermon agent?)")?;
+    print!("{}", table(&snap));
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn fetch(args: &StatusArgs) -> anyhow::Result<String> {
+    let url = format!("{}/api/v1/snapshot", args.url.trim_end_matches('/'));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let mut req = client.get(&url);
+    if let Some(t) = &args.token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.with_context(|| {
+        format!("cannot reach the agent at \"{url}\" (is `infermon agent` running?)")
+    })?;
+    let status = resp.status();
+    let body = resp.text().await?;
+    if !status.is_success() {
+        bail!(
+            "agent at \"{url}\" answered HTTP {}: {}",
+            status.as_u16(),
+            body.trim()
+        );
+    }
+    Ok(body)
+}
+
+fn opt(v: Option<f64>, digits: usize, unit: &str) -> String {
+    match v {
+        Some(x) => format!("{x:.digits$}{unit}"),
+        None => "n/a".to_string(),
+    }
+}
+
+fn gib(v: Option<u64>) -> String {
+    opt(v.map(|b| b as f64 / 1_073_741_824.0), 2, " GiB")
+}
+
+/// Renders a snapshot as a readable table.
+pub fn table(s: &Snapshot) -> String {
+    let mut o = String::new();
+    let h = &s.host;
+    let e = &s.efficiency;
+    let _ = writeln!(o, "NODE");
+    let _ = writeln!(
+        o,
+        "  cpu               {}",
+        opt(h.cpu_utilization_ratio.map(|r| r * 100.0), 1, " %")
+    );
+    let _ = writeln!(
+        o,
+        "  memory available  {} of {}",
+        gib(h.memory_available_bytes),
+        gib(h.memory_total_bytes)
+    );
+    let _ = writeln!(
+        o,
+        "  swap used         {} (in {} / out {})",
+        gib(h.swap_used_bytes),
+        opt(h.swap_in_bytes_per_second, 0, " B/s"),
+        opt(h.swap_out_bytes_per_second, 0, " B/s")
+    );
+    let _ = writeln!(
+        o,
+        "  memory pressure   {}",
+        opt(
+            h.pressure_memory_some_ratio.map(|r| r * 100.0),
+            2,
+            " % (some, avg10)"
+        )
+    );
+    let _ = writeln!(o, "  cpu power         {}", opt(h.cpu_power_watts, 1, " W"));
+    let _ = writeln!(o, "EFFICIENCY");
+    let _ = writeln!(
+        o,
+        "  generation        {}",
+        opt(e.generation_tokens_per_second, 1, " tok/s")
+    );
+    let _ = writeln!(
+        o,
+        "  power             {}  [{}]",
+        opt(e.power_watts, 1, " W"),
+        e.power_sources.join(", ")
+    );
+    let _ = writeln!(
+        o,
+        "  tokens per joule  {}",
+        opt(e.tokens_per_joule, 3, " tok/J")
+    );
+    let _ = writeln!(
+        o,
+        "  thermal           {} (penalty {}) {}",
+        e.thermal.state.as_str(),
+        e.thermal_penalty,
+        e.thermal.reasons.join(",")
+    );
+    match &e.wes {
+        Ok(w) => {
+            let _ = writeln!(
+                o,
+                "  WES               raw {:.1}, penalized {:.1}, thermal cost {:.0} %",
+                w.raw, w.penalized, w.thermal_cost_percent
+            );
+        }
+        Err(why) => {
+            let _ = writeln!(o, "  WES               n/a ({why:?})");
+        }
+    }
+    for g in &s.gpus {
+        let _ = writeln!(
+            o,
+            "GPU {:?} {} {}",
+            g.vendor,
+            g.index,
+            g.name.as_deref().unwrap_or(&g.id)
+        );
+        let _ = writeln!(
+            o,
+            "  busy {}  power {}  temp {}  vram {} / {}  gtt {} / {}",
+            opt(g.utilization_ratio.map(|r| r * 100.0), 0, " %"),
+            opt(g.power_watts, 1, " W"),
+            opt(g.temperature_celsius, 0, " C"),
+            gib(g.vram_used_bytes),
+            gib(g.vram_total_bytes),
+            gib(g.gtt_used_bytes),
+            gib(g.gtt_total_bytes)
+        );
+    }
+    for en in &s.engines {
+        let _ = writeln!(
+            o,
+            "ENGINE {} {} model {} ({})",
+            en.kind.as_str(),
+            en.instance,
+            en.model,
+            if en.up { "up" } else { "down" }
+        );
+        let _ = writeln!(
+            o,
+            "  generation {} while busy, {} throughput; prompt {}",
+            opt(en.generation_tokens_per_second, 1, " tok/s"),
+            opt(en.generation_throughput_tokens_per_second, 1, " tok/s"),
+            opt(en.prompt_tokens_per_second, 1, " tok/s")
+        );
+        let _ = writeln!(
+            o,
+            "  requests running {} waiting {}  tokens generated {}",
+            opt(en.requests_running, 0, ""),
+            opt(en.requests_waiting, 0, ""),
+            opt(en.generation_tokens_total, 0, "")
+        );
+        if let Some(r) = &en.metrics_reason {
+            let _ = writeln!(o, "  metrics unavailable: {r}");
+        }
+    }
+    let bad: Vec<_> = s.sources.iter().filter(|x| !x.ok).collect();
+    if !bad.is_empty() {
+        let _ = writeln!(o, "UNAVAILABLE");
+        for b in bad {
+            let _ = writeln!(
+                o,
+                "  {:<24} {}",
+                b.source,
+                b.reason.as_deref().unwrap_or("")
+            );
+        }
+    }
+    let _ = writeln!(
+        o,
+        "AGENT interval {:.0} s, collect {:.1} ms, cpu {}, rss {}",
+        s.agent.interval_seconds,
+        s.agent.collect_seconds * 1000.0,
+        opt(s.agent.cpu_ratio.map(|r| r * 100.0), 2, " %"),
+        opt(
+            s.agent
+                .resident_memory_bytes
+                .map(|b| b as f64 / 1_048_576.0),
+            1,
+            " MiB"
+        )
+    );
+    o
+}

@@ -1,0 +1,179 @@
+//! Helpers for end-to-end tests: find the real engine, start processes on free loopback ports,
+//! and stop them when dropped.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Paths of the real llama.cpp build and model, from the environment that
+/// `scripts/setup-engine.sh` prints (or its cached `env.sh`).
+pub struct Engine {
+    pub server: PathBuf,
+    pub quantize: PathBuf,
+    pub model: PathBuf,
+}
+
+fn cached_env() -> Vec<(String, String)> {
+    let cache = std::env::var("INFERMON_ENGINE_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/infermon-engine")
+        });
+    let Ok(text) = std::fs::read_to_string(cache.join("env.sh")) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|l| l.strip_prefix("export "))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
+        .collect()
+}
+
+fn var(name: &str, cached: &[(String, String)]) -> Option<PathBuf> {
+    std::env::var(name)
+        .ok()
+        .or_else(|| {
+            cached
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        })
+        .map(PathBuf::from)
+        .filter(|p| p.exists())
+}
+
+/// The engine, or `None` after printing why the test is skipped. With
+/// `INFERMON_REQUIRE_E2E=1` (set by `scripts/test.sh` and CI) a missing engine fails instead.
+pub fn engine(test: &str) -> Option<Engine> {
+    let cached = cached_env();
+    let found = (|| {
+        Some(Engine {
+            server: var("INFERMON_LLAMA_SERVER", &cached)?,
+            quantize: var("INFERMON_LLAMA_QUANTIZE", &cached)?,
+            model: var("INFERMON_TEST_MODEL", &cached)?,
+        })
+    })();
+    if found.is_none() {
+        let msg = format!(
+            "SKIPPED end-to-end test {test}: no llama-server/model found (INFERMON_LLAMA_SERVER, \
+             INFERMON_TEST_MODEL unset and no ~/.cache/infermon-engine/env.sh); run \
+             `bash scripts/test.sh` to build them and run every test"
+        );
+        if std::env::var("INFERMON_REQUIRE_E2E").as_deref() == Ok("1") {
+            panic!("{msg}");
+        }
+        eprintln!("{msg}");
+    }
+    found
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A child process killed on drop.
+pub struct Proc {
+    pub child: Child,
+    pub name: &'static str,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts llama-server on SmolLM2 with extra args; waits until `/health` is 200.
+pub async fn start_llama_server(e: &Engine, extra: &[&str]) -> (Proc, String) {
+    let port = free_port();
+    let mut cmd = Command::new(&e.server);
+    cmd.arg("-m")
+        .arg(&e.model)
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "-t",
+            "2",
+            "-c",
+            "2048",
+        ])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let child = cmd.spawn().expect("spawn llama-server");
+    let p = Proc {
+        child,
+        name: "llama-server",
+    };
+    let url = format!("http://127.0.0.1:{port}");
+    wait_http_ok(&format!("{url}/health"), Duration::from_secs(120)).await;
+    (p, url)
+}
+
+/// Starts `infermon agent` with these args on a free port; waits for its first snapshot.
+pub async fn start_agent(args: &[&str], data_dir: &std::path::Path) -> (Proc, String) {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let child = Command::new(env!("CARGO_BIN_EXE_infermon"))
+        .arg("agent")
+        .args(["--listen", &listen, "--data-dir"])
+        .arg(data_dir)
+        .args(args)
+        .env("INFERMON_LOG", "warn")
+        .env_remove("INFERMON_ENGINES")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn infermon agent");
+    let p = Proc {
+        child,
+        name: "infermon",
+    };
+    let url = format!("http://{listen}");
+    wait_http_ok(&format!("{url}/api/v1/snapshot"), Duration::from_secs(30)).await;
+    (p, url)
+}
+
+pub async fn wait_http_ok(url: &str, limit: Duration) {
+    let client = reqwest::Client::new();
+    let start = Instant::now();
+    loop {
+        if let Ok(r) = client.get(url).timeout(Duration::from_secs(2)).send().await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{url} did not answer 200 within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub async fn get_json(url: &str) -> serde_json::Value {
+    reqwest::get(url)
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("JSON body")
+}
+
+pub async fn get_text(url: &str) -> String {
+    reqwest::get(url)
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body")
+}
