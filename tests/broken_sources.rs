@@ -2,6 +2,7 @@
 //! HTML, one that refuses connections, and a `/proc`/`/sys` root with missing and garbage
 //! files. Each is marked unavailable with a reason in the snapshot; the rest is still read.
 //! The fake engines are tiny in-test HTTP servers (no real engine can hang on demand).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
 
 mod support;
 

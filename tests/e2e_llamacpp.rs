@@ -1,5 +1,6 @@
 //! End to end against a real llama-server (SmolLM2-135M): the agent's counters equal the
 //! server's, and its generation speed matches the server's own per-request timings.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
 
 mod support;
 

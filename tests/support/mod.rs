@@ -1,6 +1,6 @@
 //! Helpers for end-to-end tests: find the real engine, start processes on free loopback ports,
 //! and stop them when dropped.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::TcpListener;
 use std::path::PathBuf;

@@ -1,5 +1,7 @@
 //! Valid and invalid configurations, checked against the exact messages users see.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
 use infermon_config::{parse_file_text, resolve, Overrides, SAMPLE_CONFIG};
 
 fn no_env(_: &str) -> Option<String> {

@@ -75,7 +75,7 @@ impl LlamaCpp {
             instance: self.base.clone(),
             origin: self.origin.clone(),
             pid: self.pid,
-            health: Reading::from_result(health.and_then(|(s, _, b)| Ok(parse_health(s, &b)))),
+            health: Reading::from_result(health.map(|(s, _, b)| parse_health(s, &b))),
             props: Reading::from_result(
                 props.and_then(|(s, _, b)| ok_status(&url("/props"), s, &b).and(parse_props(&b))),
             ),
