@@ -29,7 +29,7 @@ pub fn row_bytes(cache_type: &str, n: u64) -> Option<u64> {
         "q5_1" => (32, 24),
         _ => return None,
     };
-    if n % block != 0 {
+    if !n.is_multiple_of(block) {
         return None;
     }
     Some(n / block * size)
