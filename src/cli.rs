@@ -26,6 +26,8 @@ enum Command {
     Status(StatusArgs),
     /// Print the sample configuration, or check a configuration file.
     Config(ConfigArgs),
+    /// Estimate the memory a llama-server command line needs, or check a running server.
+    Fit(FitArgs),
 }
 
 /// `infermon agent`
@@ -82,6 +84,29 @@ pub struct ConfigArgs {
     pub check: Option<PathBuf>,
 }
 
+/// `infermon fit`
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Example: infermon fit --budget 24GiB -m model.gguf -c 8192 -np 4 -ctk q8_0 -ctv q8_0 -fa on"
+)]
+pub struct FitArgs {
+    /// Print JSON (fields weights_bytes, kv_bytes, compute_bytes, overhead_bytes, total_bytes, ...).
+    #[arg(long)]
+    pub json: bool,
+    /// Memory budget, e.g. 24GiB: also report the largest context that fits.
+    #[arg(long)]
+    pub budget: Option<String>,
+    /// Model offload to a GPU (split by -ngl); without it everything is on the host.
+    #[arg(long)]
+    pub gpu: bool,
+    /// Compare with a running local llama-server at this URL (its own command line and model).
+    #[arg(long)]
+    pub against: Option<String>,
+    /// llama-server's own flags, as you run it (e.g. -m MODEL.gguf -c 8192 -np 4).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub server_args: Vec<String>,
+}
+
 /// Parses arguments and runs the command.
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
@@ -89,5 +114,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Agent(a) => cmd::agent::run(a),
         Command::Status(s) => cmd::status::run(s),
         Command::Config(c) => cmd::config::run(c),
+        Command::Fit(f) => cmd::fit::run(f),
     }
 }

@@ -28,6 +28,10 @@ async fn chat(url: &str, prompt: &str, max_tokens: u32) -> Value {
         .expect("chat JSON")
 }
 
+/// The discovery test's agent polls every llama-server on the machine; two scrapers of one
+/// server share its per-scrape rate window, so these tests must not overlap.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn engine_of(snap: &Value) -> Value {
     snap["engines"][0].clone()
 }
@@ -69,6 +73,7 @@ fn prom_value(text: &str, name: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_matches_llama_server_counters_and_timings() {
+    let _serial = SERIAL.lock().await;
     let Some(engine) = engine("agent_matches_llama_server_counters_and_timings") else {
         return;
     };
@@ -185,6 +190,7 @@ async fn agent_matches_llama_server_counters_and_timings() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_without_metrics_flag_is_reported() {
+    let _serial = SERIAL.lock().await;
     let Some(engine) = engine("server_without_metrics_flag_is_reported") else {
         return;
     };
@@ -213,6 +219,7 @@ async fn server_without_metrics_flag_is_reported() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discovers_local_llama_server_without_flags() {
+    let _serial = SERIAL.lock().await;
     let Some(engine) = engine("discovers_local_llama_server_without_flags") else {
         return;
     };
@@ -231,6 +238,12 @@ async fn discovers_local_llama_server_without_flags() {
             assert_eq!(e["origin"], json!("discovered"));
             assert_eq!(e["pid"].as_u64(), Some(server.child.id() as u64));
             assert_eq!(e["metrics_available"], json!(true));
+            // The agent measures the process and estimates it from the model and argv.
+            let rss = e["memory_resident_bytes"].as_f64().expect("rss measured");
+            let est = &e["memory_estimate"];
+            assert_eq!(est["measured_bytes"].as_f64(), Some(rss), "{e}");
+            let error = est["error_bytes"].as_f64().expect("estimate present");
+            assert!(error.abs() <= (0.05 * rss).max(32.0 * 1048576.0), "{e}");
             break;
         }
         assert!(

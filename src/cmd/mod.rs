@@ -2,4 +2,5 @@
 
 pub mod agent;
 pub mod config;
+pub mod fit;
 pub mod status;

@@ -172,6 +172,24 @@ pub fn table(s: &Snapshot) -> String {
             opt(en.requests_waiting, 0, ""),
             opt(en.generation_tokens_total, 0, "")
         );
+        if let Some(rss) = en.memory_resident_bytes {
+            let est = match &en.memory_estimate {
+                Some(c) => format!(
+                    ", estimate {} ({:+.1} %)",
+                    opt(Some(c.estimated_bytes as f64 / 1_048_576.0), 1, " MiB"),
+                    c.error_percent
+                ),
+                None => String::new(),
+            };
+            let _ = writeln!(
+                o,
+                "  memory resident {}{est}",
+                opt(Some(rss as f64 / 1_048_576.0), 1, " MiB")
+            );
+        }
+        for why in &en.memory_unavailable {
+            let _ = writeln!(o, "  memory: {why}");
+        }
         if let Some(r) = &en.metrics_reason {
             let _ = writeln!(o, "  metrics unavailable: {r}");
         }

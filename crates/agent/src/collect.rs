@@ -7,11 +7,29 @@ use infermon_config::Settings;
 use infermon_engines::discover::discover;
 use infermon_engines::llamacpp::LlamaCpp;
 use infermon_hw::{detect_gpus, GpuSource, HostReader};
-use infermon_model::raw::{AgentRaw, RawSample, SourceStatus};
+use infermon_model::raw::{AgentRaw, EngineMemoryRaw, EngineRaw, RawSample, SourceStatus};
+
+/// An estimate for (pid, model path): total and KV bytes, or why there is none.
+type CachedEstimate = (u32, String, Result<(u64, u64), String>);
 
 struct Engine {
     client: LlamaCpp,
     discovered: bool,
+    /// Process and its arguments, when a local process serves this URL.
+    process: Option<(u32, Vec<String>)>,
+    /// Estimate for (pid, model path): total and KV bytes, or why there is none.
+    estimate: Option<CachedEstimate>,
+}
+
+impl Engine {
+    fn new(client: LlamaCpp, discovered: bool, process: Option<(u32, Vec<String>)>) -> Self {
+        Engine {
+            client,
+            discovered,
+            process,
+            estimate: None,
+        }
+    }
 }
 
 /// Holds the collectors chosen at start-up (GPU sources by the detection factory, engines from
@@ -33,9 +51,12 @@ impl Collector {
         let engines = settings
             .engines
             .iter()
-            .map(|e| Engine {
-                client: LlamaCpp::new(&e.url, e.origin, None, settings.engine_timeout),
-                discovered: false,
+            .map(|e| {
+                Engine::new(
+                    LlamaCpp::new(&e.url, e.origin, None, settings.engine_timeout),
+                    false,
+                    None,
+                )
             })
             .collect();
         Collector {
@@ -63,14 +84,16 @@ impl Collector {
         self.engines
             .retain(|e| !e.discovered || found.iter().any(|d| d.url == e.client.base()));
         for d in found {
-            if self.engines.iter().any(|e| e.client.base() == d.url) {
+            if let Some(e) = self.engines.iter_mut().find(|e| e.client.base() == d.url) {
+                e.process = Some((d.pid, d.args.clone()));
                 continue;
             }
             tracing::info!(url = %d.url, pid = d.pid, how = d.how, "discovered llama-server");
-            self.engines.push(Engine {
-                client: LlamaCpp::new(&d.url, "discovered", Some(d.pid), self.timeout),
-                discovered: true,
-            });
+            self.engines.push(Engine::new(
+                LlamaCpp::new(&d.url, "discovered", Some(d.pid), self.timeout),
+                true,
+                Some((d.pid, d.args)),
+            ));
         }
     }
 
@@ -102,7 +125,13 @@ impl Collector {
                 }),
             }
         }
-        let engines = engines_fut.await;
+        let mut engines = engines_fut.await;
+        for (raw, e) in engines.iter_mut().zip(self.engines.iter_mut()) {
+            if let Some((pid, _)) = &e.process {
+                raw.pid = Some(*pid);
+            }
+            raw.memory = engine_memory(&self.root, e, raw);
+        }
         let me = infermon_hw::read_self(&self.root);
         RawSample {
             ts_unix_ms,
@@ -119,4 +148,52 @@ impl Collector {
             },
         }
     }
+}
+
+/// Measures a local engine process and estimates what it should use (once per pid and model).
+fn engine_memory(
+    root: &std::path::Path,
+    e: &mut Engine,
+    raw: &EngineRaw,
+) -> Option<EngineMemoryRaw> {
+    let (pid, args) = e.process.clone()?;
+    let mut m = EngineMemoryRaw {
+        rss_bytes: None,
+        pss_bytes: None,
+        estimate_total_bytes: None,
+        estimate_kv_bytes: None,
+        unavailable: Vec::new(),
+    };
+    match infermon_hw::read_process(root, pid) {
+        Ok(p) => {
+            m.rss_bytes = Some(p.rss_bytes);
+            m.pss_bytes = p.pss_bytes;
+        }
+        Err(err) => m.unavailable.push(format!("memory of pid {pid}: {err}")),
+    }
+    let Some(model) = raw.props.value().and_then(|p| p.model_path.clone()) else {
+        m.unavailable
+            .push("estimate: the server has not said which model it runs".into());
+        return Some(m);
+    };
+    let fresh = !matches!(&e.estimate, Some((p, path, _)) if *p == pid && *path == model);
+    if fresh {
+        let (mut params, _unknown) = infermon_fit::parse_args(args.get(1..).unwrap_or(&[]));
+        params.model = Some(model.clone().into());
+        let result = infermon_fit::from_gguf::load(std::path::Path::new(&model))
+            .and_then(|info| {
+                infermon_fit::estimate(&info, None, &params, false).map_err(|x| x.to_string())
+            })
+            .map(|est| (est.total_bytes, est.kv_bytes));
+        e.estimate = Some((pid, model, result));
+    }
+    match e.estimate.as_ref().map(|x| &x.2) {
+        Some(Ok((total, kv))) => {
+            m.estimate_total_bytes = Some(*total);
+            m.estimate_kv_bytes = Some(*kv);
+        }
+        Some(Err(err)) => m.unavailable.push(format!("estimate: {err}")),
+        None => {}
+    }
+    Some(m)
 }

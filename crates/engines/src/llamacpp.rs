@@ -99,6 +99,7 @@ impl LlamaCpp {
                 ok_status(&url("/slots"), s, &b)?;
                 parse_slots(&b).map_err(|e| format!("{}: {e}", url("/slots")))
             })),
+            memory: None,
         }
     }
 }

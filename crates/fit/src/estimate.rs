@@ -64,6 +64,9 @@ pub struct Estimate {
     pub geometry: Geometry,
     /// Per device.
     pub devices: Vec<DeviceEstimate>,
+    /// Host prompt cache limit (`--cache-ram`): saved prompt states grow towards it with use,
+    /// on top of `total_bytes` (`None`: no limit).
+    pub prompt_cache_limit_bytes: Option<u64>,
     /// Assumptions made, in words.
     pub notes: Vec<String>,
 }
@@ -274,6 +277,22 @@ pub fn estimate(
     if has_gpu {
         devices.push(gpu);
     }
+    let prompt_cache_limit_bytes = u64::try_from(p.cache_ram_mib).ok().map(|m| m * MIB);
+    if p.cache_ram_mib != 0 {
+        notes.push(format!(
+            "the host prompt cache grows with use on top of the total, up to {} (--cache-ram)",
+            prompt_cache_limit_bytes
+                .map(crate::units::format_bytes)
+                .unwrap_or_else(|| "no limit".into())
+        ));
+    }
+    if !fa {
+        notes.push(
+            "without flash attention the KQ scores in the compute buffer are touched only as the \
+             context fills: resident memory reaches this total when the context is full"
+                .into(),
+        );
+    }
     Ok(Estimate {
         weights_bytes: weights,
         kv_bytes: kv_total,
@@ -284,6 +303,7 @@ pub fn estimate(
         kv,
         geometry: g,
         devices,
+        prompt_cache_limit_bytes,
         notes,
     })
 }

@@ -7,10 +7,14 @@
 
 pub mod estimate;
 mod flags;
+pub mod from_gguf;
 pub mod kv;
 pub mod model_info;
 pub mod params;
+pub mod report;
+pub mod units;
 
 pub use estimate::{estimate, largest_context, Estimate, EstimateError};
+pub use infermon_model::compare::{compare, Comparison};
 pub use model_info::{ModelInfo, TensorFacts};
 pub use params::{parse_args, ServerParams};

@@ -80,6 +80,8 @@ pub struct ServerParams {
     pub draft_gpu_layers: Option<GpuLayers>,
     /// `--mmproj` (estimated as weights only).
     pub mmproj: Option<PathBuf>,
+    /// `-cram` prompt cache limit in MiB (-1 = no limit, 0 = off); default 8192.
+    pub cache_ram_mib: i64,
     /// Known flags that do not change memory, as given.
     pub other_flags: Vec<String>,
 }
@@ -105,6 +107,7 @@ impl Default for ServerParams {
             draft_cache_type_v: None,
             draft_gpu_layers: None,
             mmproj: None,
+            cache_ram_mib: 8192,
             other_flags: Vec::new(),
         }
     }
@@ -276,6 +279,7 @@ fn apply(
         "--spec-draft-model" => p.draft_model = Some(PathBuf::from(val()?)),
         "-mm" => p.mmproj = Some(PathBuf::from(val()?)),
         "--swa-full" => p.swa_full = true,
+        "-cram" => p.cache_ram_mib = num(flag, val()?)?,
         "--kv-unified-per-slot" => p.kv_unified_per_slot = Some(num(flag, val()?)?.max(0) as u64),
         "-kvu" => p.kv_unified = Some(!matches!(flag, "-no-kvu" | "--no-kv-unified")),
         "-kvo" => p.no_kv_offload = matches!(flag, "-nkvo" | "--no-kv-offload"),

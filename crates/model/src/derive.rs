@@ -223,6 +223,17 @@ fn engine_figures(prev: Option<&EngineRaw>, e: &EngineRaw, window: Option<f64>) 
         slots_total: slots.map(|s| s.total),
         n_ctx: props.and_then(|p| p.n_ctx),
         counters_reset: false,
+        memory_resident_bytes: e.memory.as_ref().and_then(|m| m.rss_bytes),
+        memory_proportional_bytes: e.memory.as_ref().and_then(|m| m.pss_bytes),
+        memory_estimate: e
+            .memory
+            .as_ref()
+            .and_then(|m| crate::compare::compare(m.estimate_total_bytes?, m.rss_bytes?)),
+        memory_unavailable: e
+            .memory
+            .as_ref()
+            .map(|m| m.unavailable.clone())
+            .unwrap_or_default(),
     };
     let (Some(m), Some(pm), Some(w)) = (m, prev.and_then(|p| p.metrics.value()), window) else {
         return f;

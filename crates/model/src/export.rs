@@ -275,6 +275,17 @@ impl Snapshot {
                 e.slots_total.map(f64::from),
             );
             o.g("infermon_engine_context_size_tokens", &l, u(e.n_ctx));
+            o.g(
+                "infermon_engine_memory_resident_bytes",
+                &l,
+                u(e.memory_resident_bytes),
+            );
+            if let Some(c) = &e.memory_estimate {
+                let est = Some(c.estimated_bytes as f64);
+                o.g("infermon_engine_memory_estimated_bytes", &l, est);
+                let ratio = Some(c.error_percent / 100.0);
+                o.g("infermon_engine_memory_estimate_error_ratio", &l, ratio);
+            }
         }
     }
 

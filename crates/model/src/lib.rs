@@ -15,6 +15,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod compare;
 mod derive;
 mod export;
 pub mod rate;

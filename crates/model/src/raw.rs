@@ -396,6 +396,24 @@ pub struct EngineRaw {
     pub metrics: Reading<EngineCounters>,
     /// `/slots` summary.
     pub slots: Reading<SlotsRaw>,
+    /// Memory of the server process, measured and estimated (local servers with a known pid).
+    #[serde(default)]
+    pub memory: Option<EngineMemoryRaw>,
+}
+
+/// A local engine process's memory: what it uses, and what `infermon fit` expects it to use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineMemoryRaw {
+    /// Resident set size of the process, bytes.
+    pub rss_bytes: Option<u64>,
+    /// Proportional set size, bytes.
+    pub pss_bytes: Option<u64>,
+    /// Estimated total from the model file and the server's command line.
+    pub estimate_total_bytes: Option<u64>,
+    /// Estimated KV cache bytes.
+    pub estimate_kv_bytes: Option<u64>,
+    /// Why there is no estimate or measurement.
+    pub unavailable: Vec<String>,
 }
 
 /// Health as reported by the engine.

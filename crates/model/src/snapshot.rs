@@ -186,6 +186,18 @@ pub struct EngineFigures {
     /// Counters went down or the server restarted since the previous sample: no rates for
     /// this window.
     pub counters_reset: bool,
+    /// Resident memory of the server process, bytes.
+    #[serde(default)]
+    pub memory_resident_bytes: Option<u64>,
+    /// Proportional set size of the server process, bytes.
+    #[serde(default)]
+    pub memory_proportional_bytes: Option<u64>,
+    /// Estimated memory (`infermon fit`) against resident memory.
+    #[serde(default)]
+    pub memory_estimate: Option<crate::compare::Comparison>,
+    /// Why memory could not be measured or estimated.
+    #[serde(default)]
+    pub memory_unavailable: Vec<String>,
 }
 
 /// Where an engine's speed figures came from.

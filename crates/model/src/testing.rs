@@ -62,6 +62,7 @@ pub fn llamacpp_engine(tokens: f64, gen_seconds: f64) -> EngineRaw {
             process_start_unix: Some(1_700_000_000),
         }),
         slots: Reading::unavailable("not read in this test"),
+        memory: None,
     }
 }
 

@@ -1,0 +1,201 @@
+//! `infermon fit` against real llama-server processes: the estimated total is within 5 % or
+//! 32 MiB of the measured RSS after a warm-up request, and the KV bytes equal the size the
+//! server prints (`llama_kv_cache: size = … MiB`), over context sizes, slot counts, KV types
+//! and quantizations made with llama-quantize.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::*;
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+fn quantize(e: &Engine, dir: &Path, q: &str) -> PathBuf {
+    let out = dir.join(format!("smollm2-{q}.gguf"));
+    let st = Command::new(&e.quantize)
+        .arg("--allow-requantize")
+        .arg(&e.model)
+        .arg(&out)
+        .arg(q)
+        .arg("2")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run llama-quantize");
+    assert!(st.success(), "llama-quantize {q} failed");
+    out
+}
+
+fn rss_bytes(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = s
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+/// The last `llama_kv_cache: size = X MiB` the server logged (the first is its fit dry run).
+fn logged_kv_mib(log: &str) -> f64 {
+    log.lines()
+        .rev()
+        .filter_map(|l| l.split("llama_kv_cache: size =").nth(1))
+        .filter_map(|r| r.split_whitespace().next())
+        .filter_map(|v| v.parse::<f64>().ok())
+        .next()
+        .expect("no llama_kv_cache size line in the server log")
+}
+
+async fn warm_up(url: &str) {
+    let body = json!({
+        "messages": [{"role": "user", "content": "Describe a lighthouse in three sentences."}],
+        "max_tokens": 32
+    });
+    let r = reqwest::Client::new()
+        .post(format!("{url}/v1/chat/completions"))
+        .json(&body)
+        .timeout(Duration::from_secs(120))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn estimate_matches_real_llama_server_memory() {
+    let Some(engine) = engine("estimate_matches_real_llama_server_memory") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let q8 = quantize(&engine, dir.path(), "Q8_0");
+    let q51 = quantize(&engine, dir.path(), "Q5_1");
+    let base = engine.model.clone();
+    let configs: Vec<(&str, &PathBuf, Vec<&str>)> = vec![
+        ("Q4_1", &base, vec!["-c", "1024", "-np", "1"]),
+        ("Q4_1", &base, vec!["-c", "2048", "-np", "2"]),
+        (
+            "Q4_1",
+            &base,
+            vec![
+                "-c", "4096", "-np", "1", "-ctk", "q8_0", "-ctv", "q8_0", "-fa", "on",
+            ],
+        ),
+        ("Q4_1", &base, vec!["-c", "4096", "-np", "2"]),
+        ("Q8_0", &q8, vec!["-c", "2048", "-np", "1"]),
+        (
+            "Q5_1",
+            &q51,
+            vec![
+                "-c", "2048", "-np", "2", "-ctk", "q8_0", "-ctv", "q8_0", "-fa", "on",
+            ],
+        ),
+    ];
+    let mut rows = Vec::new();
+    for (quant, model, args) in &configs {
+        let port = free_port();
+        let log_path = dir.path().join(format!("server-{port}.log"));
+        let log = std::fs::File::create(&log_path).unwrap();
+        let child = Command::new(&engine.server)
+            .arg("-m")
+            .arg(model)
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "-t",
+                "2",
+                "-lv",
+                "4",
+            ])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let server = Proc {
+            child,
+            name: "llama-server",
+        };
+        let url = format!("http://127.0.0.1:{port}");
+        wait_http_ok(&format!("{url}/health"), Duration::from_secs(120)).await;
+        warm_up(&url).await;
+
+        let out = Command::new(env!("CARGO_BIN_EXE_infermon"))
+            .args(["fit", "--json", "--against", &url])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            v["measured"]["pid"].as_u64(),
+            Some(server.child.id() as u64)
+        );
+
+        let measured = rss_bytes(server.child.id()) as f64;
+        let total = v["total_bytes"].as_f64().unwrap();
+        let kv = v["kv_bytes"].as_f64().unwrap();
+        let logged_kv = logged_kv_mib(&std::fs::read_to_string(&log_path).unwrap());
+        let err = total - measured;
+        let row = format!(
+            "| {quant} | `{}` | {:.2} | {:.2} | {:.2} | {:+.2} ({:+.1} %) | {:.2} | {:.2} |",
+            args.join(" "),
+            total / MIB,
+            measured / MIB,
+            v["measured"]["rss_bytes"].as_f64().unwrap() / MIB,
+            err / MIB,
+            err / measured * 100.0,
+            kv / MIB,
+            logged_kv
+        );
+        eprintln!("{row}");
+        rows.push(row);
+        assert!(
+            (kv / MIB - logged_kv).abs() < 0.006,
+            "KV estimate {:.3} MiB vs server {logged_kv} MiB for {args:?}",
+            kv / MIB
+        );
+        assert!(
+            err.abs() <= (0.05 * measured).max(32.0 * MIB),
+            "estimate {:.1} MiB vs RSS {:.1} MiB for {quant} {args:?}",
+            total / MIB,
+            measured / MIB
+        );
+        drop(server);
+    }
+    eprintln!("| quant | llama-server flags | estimated MiB | RSS MiB | RSS seen by fit MiB | error MiB | KV est MiB | KV server MiB |");
+    for r in rows {
+        eprintln!("{r}");
+    }
+}
+
+#[test]
+fn fit_reports_unknown_server_flags() {
+    let Some(engine) = engine("fit_reports_unknown_server_flags") else {
+        return;
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_infermon"))
+        .arg("fit")
+        .arg("-m")
+        .arg(&engine.model)
+        .args(["-c", "2048", "--parallel-slots", "4"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown llama-server flag \"--parallel-slots\""),
+        "{err}"
+    );
+}
