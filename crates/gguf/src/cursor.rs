@@ -5,7 +5,7 @@ use std::fmt;
 use std::io::{ErrorKind, Read};
 
 use crate::error::GgufError;
-use crate::value::Strings;
+use crate::strings::Strings;
 use crate::{MAX_ARRAY_DEPTH, MAX_HEADER_LEN};
 
 /// Initial capacity cap for collections whose length comes from the file, so a corrupt count

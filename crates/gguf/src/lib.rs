@@ -43,6 +43,7 @@
 mod cursor;
 mod error;
 mod parse;
+mod strings;
 mod types;
 mod value;
 pub mod writer;
@@ -52,8 +53,9 @@ use std::io::{BufReader, ErrorKind};
 use std::path::Path;
 
 pub use error::{GgufError, SizeError};
+pub use strings::Strings;
 pub use types::GgmlType;
-pub use value::{Array, Strings, Value, ValueType};
+pub use value::{Array, Value, ValueType};
 
 /// Alignment of the data section and of tensor offsets when `general.alignment` is absent.
 pub const DEFAULT_ALIGNMENT: u64 = 32;

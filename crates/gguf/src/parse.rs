@@ -7,8 +7,9 @@ use std::io::Read;
 
 use crate::cursor::{capacity, Ctx, Cursor, Part, Path, Utf8};
 use crate::error::GgufError;
+use crate::strings::Strings;
 use crate::types::GgmlType;
-use crate::value::{Array, Strings, Value, ValueType};
+use crate::value::{Array, Value, ValueType};
 use crate::{GgufFile, TensorInfo, DEFAULT_ALIGNMENT, MAX_ARRAY_DEPTH, MAX_DIMS};
 
 /// Reads a whole header from `cur`, which must start at the beginning of the file.
