@@ -42,15 +42,24 @@ fn rss_bytes(pid: u32) -> u64 {
     kib * 1024
 }
 
-/// The last `llama_kv_cache: size = X MiB` the server logged (the first is its fit dry run).
+/// Sum of the `llama_kv_cache: size = X MiB` lines of the real contexts (main model, and the
+/// draft model's when there is one). The lines before the first real model load belong to
+/// llama-server's own fit dry run and are skipped.
 fn logged_kv_mib(log: &str) -> f64 {
-    log.lines()
-        .rev()
+    let real = log
+        .find("CPU_Mapped model buffer size")
+        .expect("no model load in the server log");
+    let sizes: Vec<f64> = log[real..]
+        .lines()
         .filter_map(|l| l.split("llama_kv_cache: size =").nth(1))
         .filter_map(|r| r.split_whitespace().next())
         .filter_map(|v| v.parse::<f64>().ok())
-        .next()
-        .expect("no llama_kv_cache size line in the server log")
+        .collect();
+    assert!(
+        !sizes.is_empty(),
+        "no llama_kv_cache size line in the server log"
+    );
+    sizes.iter().sum()
 }
 
 async fn warm_up(url: &str) {
@@ -77,6 +86,7 @@ async fn estimate_matches_real_llama_server_memory() {
     let q8 = quantize(&engine, dir.path(), "Q8_0");
     let q51 = quantize(&engine, dir.path(), "Q5_1");
     let base = engine.model.clone();
+    let draft_path = engine.model.to_str().unwrap();
     let configs: Vec<(&str, &PathBuf, Vec<&str>)> = vec![
         ("Q4_1", &base, vec!["-c", "1024", "-np", "1"]),
         ("Q4_1", &base, vec!["-c", "2048", "-np", "2"]),
@@ -94,6 +104,22 @@ async fn estimate_matches_real_llama_server_memory() {
             &q51,
             vec![
                 "-c", "2048", "-np", "2", "-ctk", "q8_0", "-ctv", "q8_0", "-fa", "on",
+            ],
+        ),
+        // Speculative decoding with a draft model (the same small model): two sets of weights,
+        // two contexts. Without --spec-type this build loads the draft but never runs it.
+        (
+            "Q4_1",
+            &base,
+            vec![
+                "-c",
+                "2048",
+                "-np",
+                "1",
+                "-md",
+                draft_path,
+                "--spec-type",
+                "draft-simple",
             ],
         ),
     ];
