@@ -53,17 +53,6 @@ fn help(name: &str) -> &'static str {
     }
 }
 
-fn escape_label(v: &str, out: &mut String) {
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-}
-
 /// Renders series, grouped by name with one `# HELP` and `# TYPE` per family.
 pub fn render(points: &[SeriesPoint]) -> String {
     let mut order: Vec<&'static str> = Vec::new();
@@ -88,15 +77,7 @@ pub fn render(points: &[SeriesPoint]) -> String {
             out.push_str(name);
             if !p.labels.is_empty() {
                 out.push('{');
-                for (i, (k, v)) in p.labels.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    out.push_str(k);
-                    out.push_str("=\"");
-                    escape_label(v, &mut out);
-                    out.push('"');
-                }
+                out.push_str(&p.label_key());
                 out.push('}');
             }
             let _ = writeln!(out, " {}", fmt_value(p.value));
