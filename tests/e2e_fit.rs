@@ -125,33 +125,12 @@ async fn estimate_matches_real_llama_server_memory() {
     ];
     let mut rows = Vec::new();
     for (quant, model, args) in &configs {
-        let port = free_port();
-        let log_path = dir.path().join(format!("server-{port}.log"));
+        let log_path = dir.path().join(format!("server-{}.log", rows.len()));
         let log = std::fs::File::create(&log_path).unwrap();
-        let child = Command::new(&engine.server)
-            .arg("-m")
-            .arg(model)
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "-t",
-                "2",
-                "-lv",
-                "4",
-            ])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let server = Proc {
-            child,
-            name: "llama-server",
-        };
-        let url = format!("http://127.0.0.1:{port}");
-        wait_http_ok(&format!("{url}/health"), Duration::from_secs(120)).await;
+        let mut server_args = vec!["-lv", "4"];
+        server_args.extend_from_slice(args);
+        let (server, url) =
+            start_llama_server_with(&engine, model, &server_args, Stdio::from(log)).await;
         warm_up(&url).await;
 
         let out = Command::new(env!("CARGO_BIN_EXE_infermon"))

@@ -90,12 +90,25 @@ impl Drop for Proc {
     }
 }
 
-/// Starts llama-server on SmolLM2 with extra args; waits until `/health` is 200.
+/// Starts llama-server on SmolLM2 with `-c 2048` and extra args; waits until `/health` is 200.
 pub async fn start_llama_server(e: &Engine, extra: &[&str]) -> (Proc, String) {
+    let mut args = vec!["-c", "2048"];
+    args.extend_from_slice(extra);
+    start_llama_server_with(e, &e.model, &args, Stdio::null()).await
+}
+
+/// Starts llama-server on `model` with `args`, its log going to `stderr`; waits until
+/// `/health` is 200.
+pub async fn start_llama_server_with(
+    e: &Engine,
+    model: &std::path::Path,
+    args: &[&str],
+    stderr: Stdio,
+) -> (Proc, String) {
     let port = free_port();
-    let mut cmd = Command::new(&e.server);
-    cmd.arg("-m")
-        .arg(&e.model)
+    let child = Command::new(&e.server)
+        .arg("-m")
+        .arg(model)
         .args([
             "--host",
             "127.0.0.1",
@@ -103,13 +116,12 @@ pub async fn start_llama_server(e: &Engine, extra: &[&str]) -> (Proc, String) {
             &port.to_string(),
             "-t",
             "2",
-            "-c",
-            "2048",
         ])
-        .args(extra)
+        .args(args)
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let child = cmd.spawn().expect("spawn llama-server");
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn llama-server");
     let p = Proc {
         child,
         name: "llama-server",

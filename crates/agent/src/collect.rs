@@ -70,14 +70,6 @@ impl Collector {
         }
     }
 
-    /// Base URLs of the engines polled now.
-    pub fn engine_urls(&self) -> Vec<String> {
-        self.engines
-            .iter()
-            .map(|e| e.client.base().to_string())
-            .collect()
-    }
-
     /// Rescans the process list: adds newly found servers, drops discovered ones that are gone.
     pub fn refresh_discovery(&mut self) {
         let found = discover(&self.root);
