@@ -9,4 +9,5 @@
 #![deny(missing_docs)]
 
 pub mod discover;
+pub mod http;
 pub mod llamacpp;

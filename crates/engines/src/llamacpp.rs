@@ -7,58 +7,34 @@ use infermon_model::raw::{
 };
 use serde_json::Value;
 
+use crate::http::{ok_status, EngineHttp, Fetched};
+
 /// Polls one llama-server.
 #[derive(Debug, Clone)]
 pub struct LlamaCpp {
-    base: String,
     origin: String,
     pid: Option<u32>,
-    http: reqwest::Client,
+    http: EngineHttp,
 }
-
-/// What one HTTP GET returned, or why it failed.
-type Fetched = Result<(u16, Option<String>, String), String>;
 
 impl LlamaCpp {
     /// A collector for the server at `base` (e.g. `http://127.0.0.1:8080`); every request is
     /// bounded by `timeout`.
     pub fn new(base: &str, origin: &str, pid: Option<u32>, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .pool_max_idle_per_host(2)
-            .build()
-            .unwrap_or_default();
         LlamaCpp {
-            base: base.trim_end_matches('/').to_string(),
             origin: origin.to_string(),
             pid,
-            http,
+            http: EngineHttp::new(base, timeout),
         }
     }
 
     /// Base URL.
     pub fn base(&self) -> &str {
-        &self.base
+        self.http.base()
     }
 
     async fn get(&self, path: &str) -> Fetched {
-        let url = format!("{}{}", self.base, path);
-        let resp = self
-            .http
-            .get(&url)
-            .header("accept", "text/plain, application/json")
-            .send()
-            .await
-            .map_err(|e| describe(&url, &e))?;
-        let status = resp.status().as_u16();
-        let start = resp
-            .headers()
-            .get("process-start-time-unix")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let body = resp.text().await.map_err(|e| describe(&url, &e))?;
-        Ok((status, start, body))
+        self.http.get(path).await
     }
 
     /// Reads every endpoint concurrently.
@@ -69,10 +45,10 @@ impl LlamaCpp {
             self.get("/metrics"),
             self.get("/slots"),
         );
-        let url = |p: &str| format!("{}{}", self.base, p);
+        let url = |p: &str| self.http.url(p);
         EngineRaw {
             kind: EngineKind::Llamacpp,
-            instance: self.base.clone(),
+            instance: self.http.base().to_string(),
             origin: self.origin.clone(),
             pid: self.pid,
             health: Reading::from_result(health.map(|(s, _, b)| parse_health(s, &b))),
@@ -100,26 +76,12 @@ impl LlamaCpp {
                 parse_slots(&b).map_err(|e| format!("{}: {e}", url("/slots")))
             })),
             memory: None,
+            histograms: Vec::new(),
+            scheduler: Vec::new(),
+            models: None,
+            events: Vec::new(),
+            notes: Vec::new(),
         }
-    }
-}
-
-fn describe(url: &str, e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        format!("GET {url} timed out")
-    } else if e.is_connect() {
-        format!("GET {url}: connection failed")
-    } else {
-        format!("GET {url}: {e}")
-    }
-}
-
-fn ok_status(url: &str, status: u16, body: &str) -> Result<(), String> {
-    if status == 200 {
-        Ok(())
-    } else {
-        let snippet: String = body.chars().take(120).collect();
-        Err(format!("{url} answered HTTP {status}: \"{snippet}\""))
     }
 }
 

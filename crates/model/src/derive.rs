@@ -234,6 +234,12 @@ fn engine_figures(prev: Option<&EngineRaw>, e: &EngineRaw, window: Option<f64>) 
             .as_ref()
             .map(|m| m.unavailable.clone())
             .unwrap_or_default(),
+        latency: Vec::new(),
+        scheduler: Vec::new(),
+        models: None,
+        models_reason: None,
+        events: e.events.clone(),
+        notes: e.notes.clone(),
     };
     let (Some(m), Some(pm), Some(w)) = (m, prev.and_then(|p| p.metrics.value()), window) else {
         return f;

@@ -17,6 +17,7 @@
 
 pub mod compare;
 mod derive;
+pub mod detail;
 mod export;
 pub mod rate;
 pub mod raw;

@@ -366,6 +366,16 @@ impl GpuRaw {
 pub enum EngineKind {
     /// llama.cpp `llama-server`.
     Llamacpp,
+    /// vLLM (V1 metrics).
+    Vllm,
+    /// SGLang.
+    Sglang,
+    /// Ollama.
+    Ollama,
+    /// LM Studio's server.
+    LmStudio,
+    /// llama-swap in front of other servers.
+    LlamaSwap,
 }
 
 impl EngineKind {
@@ -373,7 +383,27 @@ impl EngineKind {
     pub fn as_str(self) -> &'static str {
         match self {
             EngineKind::Llamacpp => "llamacpp",
+            EngineKind::Vllm => "vllm",
+            EngineKind::Sglang => "sglang",
+            EngineKind::Ollama => "ollama",
+            EngineKind::LmStudio => "lm_studio",
+            EngineKind::LlamaSwap => "llama_swap",
         }
+    }
+
+    /// Every kind, in order.
+    pub const ALL: [EngineKind; 6] = [
+        EngineKind::Llamacpp,
+        EngineKind::Vllm,
+        EngineKind::Sglang,
+        EngineKind::Ollama,
+        EngineKind::LmStudio,
+        EngineKind::LlamaSwap,
+    ];
+
+    /// Parses a label value (`llamacpp`, `vllm`, `sglang`, `ollama`, `lm_studio`, `llama_swap`).
+    pub fn parse(s: &str) -> Option<EngineKind> {
+        EngineKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -399,6 +429,46 @@ pub struct EngineRaw {
     /// Memory of the server process, measured and estimated (local servers with a known pid).
     #[serde(default)]
     pub memory: Option<EngineMemoryRaw>,
+    /// Latency histograms the engine exposes (vLLM, SGLang), cumulative.
+    #[serde(default)]
+    pub histograms: Vec<crate::detail::HistogramRaw>,
+    /// Per-model scheduler, cache and speculative-decoding counters (vLLM, SGLang).
+    #[serde(default)]
+    pub scheduler: Vec<crate::detail::SchedulerRaw>,
+    /// Models a multi-model engine knows (Ollama `/api/ps`, llama-swap `/running`, LM Studio).
+    /// `None` for engines that serve one model.
+    #[serde(default)]
+    pub models: Option<Reading<Vec<crate::detail::ModelRaw>>>,
+    /// Model lifecycle events seen since the previous sample (llama-swap).
+    #[serde(default)]
+    pub events: Vec<crate::detail::EngineEvent>,
+    /// Facts worth showing that are not numbers, e.g. "request latency comes from the proxy;
+    /// no proxy is in front of this engine".
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+impl EngineRaw {
+    /// A reading of `kind` at `instance` with nothing read yet: each endpoint is unavailable
+    /// with `reason` until the collector fills it in.
+    pub fn blank(kind: EngineKind, instance: &str, origin: &str, reason: &str) -> Self {
+        EngineRaw {
+            kind,
+            instance: instance.to_string(),
+            origin: origin.to_string(),
+            pid: None,
+            health: Reading::unavailable(reason),
+            props: Reading::unavailable(reason),
+            metrics: Reading::unavailable(reason),
+            slots: Reading::unavailable(reason),
+            memory: None,
+            histograms: Vec::new(),
+            scheduler: Vec::new(),
+            models: None,
+            events: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
 }
 
 /// A local engine process's memory: what it uses, and what `infermon fit` expects it to use.

@@ -198,6 +198,24 @@ pub struct EngineFigures {
     /// Why memory could not be measured or estimated.
     #[serde(default)]
     pub memory_unavailable: Vec<String>,
+    /// Latency quantiles from the engine's own histograms over the window (vLLM, SGLang).
+    #[serde(default)]
+    pub latency: Vec<crate::detail::LatencyFigures>,
+    /// Per-model scheduler and cache figures (vLLM, SGLang).
+    #[serde(default)]
+    pub scheduler: Vec<crate::detail::SchedulerFigures>,
+    /// Models a multi-model engine knows (`None`: single-model engine).
+    #[serde(default)]
+    pub models: Option<Vec<crate::detail::ModelFigures>>,
+    /// Why the model list could not be read.
+    #[serde(default)]
+    pub models_reason: Option<String>,
+    /// Model lifecycle events seen in the window.
+    #[serde(default)]
+    pub events: Vec<crate::detail::EngineEvent>,
+    /// Facts worth showing that are not numbers.
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 /// Where an engine's speed figures came from.

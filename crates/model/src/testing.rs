@@ -63,6 +63,11 @@ pub fn llamacpp_engine(tokens: f64, gen_seconds: f64) -> EngineRaw {
         }),
         slots: Reading::unavailable("not read in this test"),
         memory: None,
+        histograms: Vec::new(),
+        scheduler: Vec::new(),
+        models: None,
+        events: Vec::new(),
+        notes: Vec::new(),
     }
 }
 
