@@ -8,6 +8,13 @@
 //! [`discover`] finds local `llama-server` processes and the ports they listen on.
 #![deny(missing_docs)]
 
+pub mod client;
 pub mod discover;
 pub mod http;
 pub mod llamacpp;
+pub mod llamaswap;
+pub mod lmstudio;
+pub mod ollama;
+pub mod promhist;
+pub mod sglang;
+pub mod vllm;

@@ -3,6 +3,7 @@
 //! Every rate, ratio and efficiency figure infermon shows is computed here, from raw counters.
 //! The agent, the API, history replay and (later) bench and the hub all call [`derive`].
 
+use crate::detail_derive;
 use crate::rate::{counter_delta, counter_delta_u64, per_second, wrapping_delta};
 use crate::raw::{EngineRaw, GpuRaw, HostRaw, RawSample, Reading};
 use crate::snapshot::{
@@ -64,6 +65,7 @@ pub fn derive(prev: Option<&RawSample>, cur: &RawSample, settings: &DeriveSettin
         efficiency,
         sources,
         agent,
+        requests: Vec::new(),
     }
 }
 
@@ -197,6 +199,7 @@ fn engine_figures(prev: Option<&EngineRaw>, e: &EngineRaw, window: Option<f64>) 
         ),
         Reading::Unavailable { reason } => (false, reason.clone()),
     };
+    let (models, models_reason) = detail_derive::model_figures(e.models.as_ref());
     let mut f = EngineFigures {
         kind: e.kind,
         instance: e.instance.clone(),
@@ -236,18 +239,28 @@ fn engine_figures(prev: Option<&EngineRaw>, e: &EngineRaw, window: Option<f64>) 
             .unwrap_or_default(),
         latency: Vec::new(),
         scheduler: Vec::new(),
-        models: None,
-        models_reason: None,
+        models,
+        models_reason,
         events: e.events.clone(),
         notes: e.notes.clone(),
     };
-    let (Some(m), Some(pm), Some(w)) = (m, prev.and_then(|p| p.metrics.value()), window) else {
-        return f;
-    };
+    let pm = prev.and_then(|p| p.metrics.value());
     let restarted = matches!(
-        (pm.process_start_unix, m.process_start_unix),
+        (pm.and_then(|p| p.process_start_unix), m.and_then(|m| m.process_start_unix)),
         (Some(a), Some(b)) if a != b
     );
+    let prev_detail = prev.filter(|_| window.is_some() && !restarted);
+    f.latency =
+        detail_derive::latency_figures(prev_detail.map(|p| p.histograms.as_slice()), &e.histograms);
+    f.scheduler = detail_derive::scheduler_figures(
+        prev_detail.map(|p| p.scheduler.as_slice()),
+        &e.scheduler,
+        window,
+        restarted,
+    );
+    let (Some(m), Some(pm), Some(w)) = (m, pm, window) else {
+        return f;
+    };
     let d_gen = counter_delta(pm.generation_tokens_total, m.generation_tokens_total);
     let d_prompt = counter_delta(pm.prompt_tokens_total, m.prompt_tokens_total);
     if restarted || d_gen.is_none() || d_prompt.is_none() {
@@ -384,8 +397,15 @@ fn sources(cur: &RawSample) -> Vec<SourceState> {
         let base = format!("engine.{}[{}]", e.kind.as_str(), e.instance);
         push(&mut out, format!("{base}.health"), &e.health);
         push(&mut out, format!("{base}.props"), &e.props);
-        push(&mut out, format!("{base}.metrics"), &e.metrics);
-        push(&mut out, format!("{base}.slots"), &e.slots);
+        if e.kind.has_counters() {
+            push(&mut out, format!("{base}.metrics"), &e.metrics);
+        }
+        if e.kind.has_slots() {
+            push(&mut out, format!("{base}.slots"), &e.slots);
+        }
+        if let Some(m) = &e.models {
+            push(&mut out, format!("{base}.models"), m);
+        }
     }
     out
 }

@@ -2,7 +2,7 @@
 //! `/metrics`, the store and the history API.
 
 use crate::series::{MetricKind, SeriesPoint};
-use crate::snapshot::Snapshot;
+use crate::snapshot::{EngineFigures, Snapshot};
 
 struct Out(Vec<SeriesPoint>);
 
@@ -286,6 +286,7 @@ impl Snapshot {
                 let ratio = Some(c.error_percent / 100.0);
                 o.g("infermon_engine_memory_estimate_error_ratio", &l, ratio);
             }
+            engine_detail_series(e, o);
         }
     }
 
@@ -313,5 +314,135 @@ impl Snapshot {
                 Some(w.thermal_cost_percent / 100.0),
             );
         }
+    }
+}
+
+/// Per-model series of an engine: latency quantiles over the window, scheduler and cache
+/// figures, hosted models. Labelled `engine`, `instance` and the per-model `model`.
+fn engine_detail_series(e: &EngineFigures, o: &mut Out) {
+    let (kind, instance) = (e.kind.as_str(), e.instance.as_str());
+    for f in &e.latency {
+        let metric = f.metric.as_str();
+        let l = [
+            ("engine", kind),
+            ("instance", instance),
+            ("model", f.model.as_str()),
+            ("metric", metric),
+        ];
+        let n = "infermon_engine_latency_window_observations";
+        o.g(n, &l, Some(f.count));
+        o.g("infermon_engine_latency_mean_seconds", &l, f.mean_seconds);
+        for (q, v) in [
+            ("0.5", f.p50_seconds),
+            ("0.9", f.p90_seconds),
+            ("0.99", f.p99_seconds),
+        ] {
+            let lq = [l[0], l[1], l[2], l[3], ("quantile", q)];
+            o.g("infermon_engine_latency_seconds", &lq, v);
+        }
+    }
+    for s in &e.scheduler {
+        let l = [
+            ("engine", kind),
+            ("instance", instance),
+            ("model", s.model.as_str()),
+        ];
+        o.g(
+            "infermon_engine_model_generation_throughput_tokens_per_second",
+            &l,
+            s.generation_throughput_tokens_per_second,
+        );
+        o.g(
+            "infermon_engine_model_prompt_throughput_tokens_per_second",
+            &l,
+            s.prompt_throughput_tokens_per_second,
+        );
+        o.g(
+            "infermon_engine_model_requests_running",
+            &l,
+            s.requests_running,
+        );
+        o.g(
+            "infermon_engine_model_requests_waiting",
+            &l,
+            s.requests_waiting,
+        );
+        o.g("infermon_engine_kv_cache_usage_ratio", &l, s.kv_usage_ratio);
+        o.g(
+            "infermon_engine_prefix_cache_hit_ratio",
+            &l,
+            s.prefix_cache_hit_ratio,
+        );
+        o.g("infermon_engine_preemptions", &l, s.preemptions_in_window);
+        o.g("infermon_engine_spec_accept_ratio", &l, s.spec_accept_ratio);
+    }
+    for m in e.models.iter().flatten() {
+        let r = &m.raw;
+        let l = [
+            ("engine", kind),
+            ("instance", instance),
+            ("model", r.name.as_str()),
+        ];
+        let ls = [l[0], l[1], l[2], ("state", r.state.as_str())];
+        o.g("infermon_engine_model_loaded", &ls, Some(1.0));
+        o.g("infermon_engine_model_size_bytes", &l, u(r.size_bytes));
+        o.g("infermon_engine_model_vram_bytes", &l, u(r.vram_bytes));
+        o.g(
+            "infermon_engine_model_cpu_offload_ratio",
+            &l,
+            m.cpu_offload_ratio,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::detail::ModelRaw;
+    use crate::raw::Reading;
+    use crate::testing::{empty_sample, llamacpp_engine};
+    use crate::{derive, DeriveSettings};
+
+    fn model(name: &str, size: Option<u64>, vram: Option<u64>) -> ModelRaw {
+        ModelRaw {
+            name: name.into(),
+            state: "loaded".into(),
+            size_bytes: size,
+            vram_bytes: vram,
+            context_length: None,
+            expires_unix_ms: None,
+            quantization: None,
+            parameter_size: None,
+            upstream: None,
+        }
+    }
+
+    #[test]
+    fn model_series_leave_unknowns_out() {
+        let mut s = empty_sample(0);
+        let mut e = llamacpp_engine(0.0, 0.0);
+        e.models = Some(Reading::ok(vec![
+            model("a", Some(8_000), Some(2_000)),
+            model("b", Some(4_000), None),
+        ]));
+        s.engines.push(e);
+        let series = derive(None, &s, &DeriveSettings::default()).series();
+        let find = |name: &str, m: &str| {
+            series
+                .iter()
+                .find(|p| p.name == name && p.labels.contains(&("model", m.to_string())))
+                .map(|p| p.value)
+        };
+        let loaded = series
+            .iter()
+            .find(|p| p.name == "infermon_engine_model_loaded")
+            .map(|p| p.labels.clone());
+        assert!(loaded.is_some_and(|l| l.contains(&("state", "loaded".to_string()))));
+        assert_eq!(
+            find("infermon_engine_model_cpu_offload_ratio", "a"),
+            Some(0.75)
+        );
+        assert_eq!(find("infermon_engine_model_size_bytes", "b"), Some(4_000.0));
+        assert_eq!(find("infermon_engine_model_vram_bytes", "b"), None);
+        assert_eq!(find("infermon_engine_model_cpu_offload_ratio", "b"), None);
     }
 }

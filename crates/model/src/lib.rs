@@ -18,6 +18,7 @@
 pub mod compare;
 mod derive;
 pub mod detail;
+mod detail_derive;
 mod export;
 pub mod rate;
 pub mod raw;

@@ -391,6 +391,20 @@ impl EngineKind {
         }
     }
 
+    /// Whether the engine exposes token counters of its own (the others are measured through
+    /// infermon's proxy).
+    pub fn has_counters(self) -> bool {
+        matches!(
+            self,
+            EngineKind::Llamacpp | EngineKind::Vllm | EngineKind::Sglang
+        )
+    }
+
+    /// Whether the engine has llama.cpp's `/slots`.
+    pub fn has_slots(self) -> bool {
+        self == EngineKind::Llamacpp
+    }
+
     /// Every kind, in order.
     pub const ALL: [EngineKind; 6] = [
         EngineKind::Llamacpp,

@@ -25,6 +25,10 @@ pub struct Snapshot {
     pub sources: Vec<SourceState>,
     /// The agent's own cost and schedule.
     pub agent: AgentFigures,
+    /// Per-model figures of requests measured by infermon's proxies over the recent window
+    /// (empty when no proxy runs).
+    #[serde(default)]
+    pub requests: Vec<crate::reqstats::RequestStats>,
 }
 
 /// A source and its state.
