@@ -28,6 +28,47 @@ enum Command {
     Config(ConfigArgs),
     /// Estimate the memory a llama-server command line needs, or check a running server.
     Fit(FitArgs),
+    /// Run a measuring proxy in front of an engine (with the agent and its API).
+    Proxy(ProxyArgs),
+}
+
+/// `infermon proxy`
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Example: infermon proxy --listen 127.0.0.1:9000 --upstream http://127.0.0.1:8080\n\
+                  then point clients at http://127.0.0.1:9000 and read http://127.0.0.1:7411/api/v1/requests"
+)]
+pub struct ProxyArgs {
+    /// Address clients connect to.
+    #[arg(long)]
+    pub listen: String,
+    /// Engine base URL to forward to (http only), e.g. http://127.0.0.1:8080.
+    #[arg(long)]
+    pub upstream: String,
+    /// Listen address of the agent's API (default 127.0.0.1:7411).
+    #[arg(long)]
+    pub api_listen: Option<String>,
+    /// Config file, as for `infermon agent`.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Bearer token of the API and the proxy (required when either listens off loopback).
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Data directory of the store.
+    #[arg(long)]
+    pub data_dir: Option<String>,
+    /// Engine to poll as well, KIND=URL (repeatable).
+    #[arg(long = "engine")]
+    pub engines: Vec<String>,
+    /// Do not scan for local engines.
+    #[arg(long)]
+    pub no_discovery: bool,
+    /// Keep prompt and answer text of measured requests (off by default).
+    #[arg(long)]
+    pub capture_bodies: bool,
+    /// Objectives for goodput, e.g. ttft=200ms,tpot=50ms,e2e=10s.
+    #[arg(long)]
+    pub slo: Option<String>,
 }
 
 /// `infermon agent`
@@ -60,6 +101,15 @@ pub struct AgentArgs {
     /// Root of /proc and /sys to read (for tests and containers).
     #[arg(long, hide = true)]
     pub root: Option<String>,
+    /// Run a measuring proxy, LISTEN=UPSTREAM (repeatable), e.g. 127.0.0.1:9000=http://127.0.0.1:8080.
+    #[arg(long = "proxy")]
+    pub proxies: Vec<String>,
+    /// Keep prompt and answer text of measured requests (off by default).
+    #[arg(long)]
+    pub capture_bodies: bool,
+    /// Objectives for goodput, e.g. ttft=200ms,tpot=50ms,e2e=10s.
+    #[arg(long)]
+    pub slo: Option<String>,
 }
 
 /// `infermon status`
@@ -115,5 +165,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Status(s) => cmd::status::run(s),
         Command::Config(c) => cmd::config::run(c),
         Command::Fit(f) => cmd::fit::run(f),
+        Command::Proxy(p) => cmd::agent::run_proxy(p),
     }
 }

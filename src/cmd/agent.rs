@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use infermon_agent::Shared;
+use infermon_agent::{slo_of, start_proxies, RequestLog, Shared};
 use infermon_api::{app, AppState};
 use infermon_config::{load, Overrides, Settings};
 use infermon_store::{Retention, Store};
 use tokio::sync::watch;
 
-use crate::cli::AgentArgs;
+use crate::cli::{AgentArgs, ProxyArgs};
 
 fn overrides(a: &AgentArgs) -> Overrides {
     Overrides {
@@ -23,6 +23,9 @@ fn overrides(a: &AgentArgs) -> Overrides {
         engines: a.engines.clone(),
         no_discovery: a.no_discovery,
         root: a.root.clone(),
+        proxies: a.proxies.clone(),
+        capture_bodies: a.capture_bodies,
+        slo: a.slo.clone(),
     }
 }
 
@@ -30,11 +33,30 @@ fn open_store(s: &Settings) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&s.data_dir)
         .with_context(|| format!("cannot create data directory \"{}\"", s.data_dir.display()))?;
     let retention = Retention {
+        requests: s.retention_requests,
         raw: s.retention_raw,
         minute: s.retention_minute,
         hour: s.retention_hour,
     };
     Ok(Store::open(&s.data_dir.join("infermon.db"), retention)?)
+}
+
+/// `infermon proxy --listen A --upstream U`: the agent with that one proxy added.
+pub fn run_proxy(p: ProxyArgs) -> anyhow::Result<ExitCode> {
+    run(AgentArgs {
+        config: p.config,
+        listen: p.api_listen,
+        interval: None,
+        max_interval: None,
+        token: p.token,
+        data_dir: p.data_dir,
+        engines: p.engines,
+        no_discovery: p.no_discovery,
+        root: None,
+        proxies: vec![format!("{}={}", p.listen, p.upstream)],
+        capture_bodies: p.capture_bodies,
+        slo: p.slo,
+    })
 }
 
 pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
@@ -47,8 +69,15 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         .with_writer(std::io::stderr)
         .init();
     let store = open_store(&settings)?;
+    // Sampling needs one thread; proxies get up to four so streams are not queued behind
+    // each other.
+    let threads = if settings.proxies.is_empty() {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(2, |n| n.get().min(4))
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(threads)
         .max_blocking_threads(2)
         .enable_all()
         .build()?;
@@ -57,7 +86,8 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(settings: Settings, store: Store) -> anyhow::Result<()> {
-    let shared = Shared::new(Some(store));
+    let log = RequestLog::new(settings.requests.window, slo_of(&settings.requests.slo));
+    let shared = Shared::with_requests(Some(store), log);
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -82,10 +112,14 @@ async fn serve(settings: Settings, store: Store) -> anyhow::Result<()> {
             })
             .await
     });
+    let (proxy_tasks, _) = start_proxies(&settings, &shared, stop_rx.clone()).await?;
     let sampler = tokio::spawn(infermon_agent::run(settings, shared, stop_rx));
     shutdown_signal().await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
+    for t in proxy_tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+    }
     let _ = tokio::time::timeout(Duration::from_secs(5), sampler).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     Ok(())

@@ -190,8 +190,94 @@ pub fn table(s: &Snapshot) -> String {
         for why in &en.memory_unavailable {
             let _ = writeln!(o, "  memory: {why}");
         }
-        if let Some(r) = &en.metrics_reason {
+        if let Some(r) = en
+            .metrics_reason
+            .as_ref()
+            .filter(|_| en.kind.has_counters())
+        {
             let _ = writeln!(o, "  metrics unavailable: {r}");
+        }
+        for l in &en.latency {
+            let ms = |v: Option<f64>| opt(v.map(|x| x * 1000.0), 1, " ms");
+            let _ = writeln!(
+                o,
+                "  {} {:<6} p50 {} p90 {} p99 {} ({} in window)",
+                l.model,
+                l.metric.as_str(),
+                ms(l.p50_seconds),
+                ms(l.p90_seconds),
+                ms(l.p99_seconds),
+                l.count
+            );
+        }
+        for sc in &en.scheduler {
+            let pct = |v: Option<f64>| opt(v.map(|x| x * 100.0), 1, " %");
+            let _ = writeln!(
+                o,
+                "  {} kv cache {} prefix hits {} preemptions {} spec accept {}",
+                sc.model,
+                pct(sc.kv_usage_ratio),
+                pct(sc.prefix_cache_hit_ratio),
+                opt(sc.preemptions_in_window, 0, ""),
+                pct(sc.spec_accept_ratio)
+            );
+        }
+        for m in en.models.iter().flatten() {
+            let _ = writeln!(
+                o,
+                "  model {} {} size {} vram {} offload {}",
+                m.raw.name,
+                m.raw.state,
+                opt(m.raw.size_bytes.map(|b| b as f64 / 1_048_576.0), 0, " MiB"),
+                opt(m.raw.vram_bytes.map(|b| b as f64 / 1_048_576.0), 0, " MiB"),
+                opt(m.cpu_offload_ratio.map(|x| x * 100.0), 0, " %")
+            );
+        }
+        for ev in &en.events {
+            let _ = writeln!(
+                o,
+                "  event {} {}{}",
+                ev.model,
+                ev.kind,
+                ev.duration_ms
+                    .map(|d| format!(" after {:.1} s", d / 1000.0))
+                    .unwrap_or_default()
+            );
+        }
+        for n in &en.notes {
+            let _ = writeln!(o, "  note: {n}");
+        }
+    }
+    for r in &s.requests {
+        let q = |x: &Option<infermon_model::stats::Summary>| match x {
+            Some(s) => format!("p50 {:.1} p99 {:.1} ms", s.p50, s.p99),
+            None => "-".to_string(),
+        };
+        let _ = writeln!(
+            o,
+            "REQUESTS {} via {}: {} in {:.0} s, {} errors, {} cancelled, {:.1} tok/s out",
+            r.model,
+            r.upstream,
+            r.requests,
+            r.window_seconds,
+            r.errors,
+            r.cancelled,
+            r.output_tokens_per_second
+        );
+        let _ = writeln!(
+            o,
+            "  ttft {}  tpot {}  itl {}  e2e {}",
+            q(&r.ttft_ms),
+            q(&r.tpot_ms),
+            q(&r.itl_ms),
+            q(&r.e2e_ms)
+        );
+        if let Some(g) = r.goodput_requests_per_second {
+            let _ = writeln!(
+                o,
+                "  goodput {g:.2} req/s, {} of completed requests within the SLO",
+                opt(r.slo_attainment_ratio.map(|x| x * 100.0), 1, " %")
+            );
         }
     }
     let bad: Vec<_> = s.sources.iter().filter(|x| !x.ok).collect();

@@ -4,16 +4,18 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use infermon_config::Settings;
+use infermon_engines::client::EngineClient;
 use infermon_engines::discover::discover;
-use infermon_engines::llamacpp::LlamaCpp;
 use infermon_hw::{detect_gpus, GpuSource, HostReader};
-use infermon_model::raw::{AgentRaw, EngineMemoryRaw, EngineRaw, RawSample, SourceStatus};
+use infermon_model::raw::{
+    AgentRaw, EngineKind, EngineMemoryRaw, EngineRaw, RawSample, SourceStatus,
+};
 
 /// An estimate for (pid, model path): total and KV bytes, or why there is none.
 type CachedEstimate = (u32, String, Result<(u64, u64), String>);
 
 struct Engine {
-    client: LlamaCpp,
+    client: EngineClient,
     discovered: bool,
     /// Process and its arguments, when a local process serves this URL.
     process: Option<(u32, Vec<String>)>,
@@ -22,7 +24,7 @@ struct Engine {
 }
 
 impl Engine {
-    fn new(client: LlamaCpp, discovered: bool, process: Option<(u32, Vec<String>)>) -> Self {
+    fn new(client: EngineClient, discovered: bool, process: Option<(u32, Vec<String>)>) -> Self {
         Engine {
             client,
             discovered,
@@ -51,12 +53,16 @@ impl Collector {
         let engines = settings
             .engines
             .iter()
-            .map(|e| {
-                Engine::new(
-                    LlamaCpp::new(&e.url, e.origin, None, settings.engine_timeout),
+            .filter_map(|e| {
+                let Some(kind) = EngineKind::parse(&e.kind) else {
+                    tracing::error!(kind = %e.kind, url = %e.url, "unknown engine kind: not polled");
+                    return None;
+                };
+                Some(Engine::new(
+                    EngineClient::new(kind, &e.url, e.origin, None, settings.engine_timeout),
                     false,
                     None,
-                )
+                ))
             })
             .collect();
         Collector {
@@ -82,7 +88,13 @@ impl Collector {
             }
             tracing::info!(url = %d.url, pid = d.pid, how = d.how, "discovered llama-server");
             self.engines.push(Engine::new(
-                LlamaCpp::new(&d.url, "discovered", Some(d.pid), self.timeout),
+                EngineClient::new(
+                    EngineKind::Llamacpp,
+                    &d.url,
+                    "discovered",
+                    Some(d.pid),
+                    self.timeout,
+                ),
                 true,
                 Some((d.pid, d.args)),
             ));
@@ -188,4 +200,17 @@ fn engine_memory(
         None => {}
     }
     Some(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_configurable_kind_is_a_collector() {
+        for k in infermon_config::ENGINE_KINDS {
+            assert!(EngineKind::parse(k).is_some(), "{k}");
+        }
+        assert_eq!(infermon_config::ENGINE_KINDS.len(), EngineKind::ALL.len());
+    }
 }

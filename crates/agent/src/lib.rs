@@ -8,10 +8,14 @@
 
 mod backoff;
 mod collect;
+mod proxies;
+mod requests;
 mod shared;
 
 pub use backoff::{is_active, Backoff};
 pub use collect::Collector;
+pub use proxies::{slo_of, start_proxies};
+pub use requests::{HistogramKey, LogSink, RequestLog};
 pub use shared::Shared;
 
 use std::sync::Arc;
@@ -41,8 +45,10 @@ pub async fn run(
             collector.refresh_discovery();
             last_discovery = Some(Instant::now());
         }
-        let raw = collector.sample(backoff.current()).await;
-        let snapshot = derive(prev.as_ref(), &raw, &derive_settings);
+        let mut raw = collector.sample(backoff.current()).await;
+        proxies::annotate_engines(&mut raw, &settings.proxies);
+        let mut snapshot = derive(prev.as_ref(), &raw, &derive_settings);
+        snapshot.requests = shared.requests().stats(raw.ts_unix_ms);
         let next = backoff.next(is_active(&snapshot));
         shared.publish(&raw, snapshot).await;
         if last_prune.elapsed() >= Duration::from_secs(600) {

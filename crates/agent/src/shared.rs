@@ -4,26 +4,65 @@
 use std::sync::{Arc, Mutex};
 
 use infermon_model::raw::RawSample;
+use infermon_model::request::RequestRecord;
 use infermon_model::Snapshot;
-use infermon_store::{HistoryQuery, HistorySeries, Store, StoreError};
+use infermon_store::{HistoryQuery, HistorySeries, RequestQuery, Store, StoreError};
 use tokio::sync::{broadcast, RwLock};
+
+use crate::requests::RequestLog;
 
 /// Shared agent state.
 pub struct Shared {
     latest: RwLock<Option<Arc<Snapshot>>>,
     tx: broadcast::Sender<Arc<Snapshot>>,
     store: Option<Arc<Mutex<Store>>>,
+    requests: Arc<RequestLog>,
 }
 
 impl Shared {
-    /// State with an optional store (none: history is not kept).
+    /// State with an optional store (none: history is not kept) and a request log with a
+    /// 5-minute window and no objectives.
     pub fn new(store: Option<Store>) -> Arc<Self> {
+        let log = RequestLog::new(std::time::Duration::from_secs(300), Default::default());
+        Shared::with_requests(store, log)
+    }
+
+    /// State with an optional store and this request log.
+    pub fn with_requests(store: Option<Store>, requests: Arc<RequestLog>) -> Arc<Self> {
         let (tx, _) = broadcast::channel(16);
         Arc::new(Shared {
             latest: RwLock::new(None),
             tx,
             store: store.map(|s| Arc::new(Mutex::new(s))),
+            requests,
         })
+    }
+
+    /// The log of requests measured by the proxies.
+    pub fn requests(&self) -> &Arc<RequestLog> {
+        &self.requests
+    }
+
+    /// The store, when history is kept.
+    pub fn store(&self) -> Option<Arc<Mutex<Store>>> {
+        self.store.clone()
+    }
+
+    /// Measured requests, newest first: from the store when one is kept (records written in
+    /// the last half second may not be there yet), else from memory.
+    pub async fn request_records(&self, q: RequestQuery) -> Result<Vec<RequestRecord>, String> {
+        let Some(store) = &self.store else {
+            return Ok(self.requests.recent(&q));
+        };
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || {
+            let s = store
+                .lock()
+                .map_err(|_| "store lock poisoned".to_string())?;
+            s.requests(&q).map_err(|e: StoreError| e.to_string())
+        })
+        .await
+        .map_err(|e| e.to_string())?
     }
 
     /// The most recent snapshot.

@@ -2,10 +2,11 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `GET /metrics` | Prometheus text of the latest snapshot |
+//! | `GET /metrics` | Prometheus text of the latest snapshot, and the proxies' request histograms (OpenTelemetry GenAI names) |
 //! | `GET /api/v1/snapshot` | latest snapshot as JSON |
 //! | `GET /api/v1/history?metric=NAME&from=..&to=..&resolution=..&label=k=v` | stored series |
 //! | `GET /api/v1/stream` | server-sent events, one `snapshot` event per sample |
+//! | `GET /api/v1/requests?model=M&since=-15m&limit=100` | requests measured by the proxies, newest first |
 //! | `GET /` | dashboard |
 //!
 //! Security: requests whose `Host` is not a loopback name or an IP literal are refused (DNS
@@ -17,6 +18,7 @@
 mod error;
 mod exposition;
 mod guard;
+mod histograms;
 mod routes;
 
 pub use error::ApiError;
@@ -45,6 +47,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/snapshot", get(routes::snapshot))
         .route("/api/v1/history", get(routes::history))
         .route("/api/v1/stream", get(routes::stream))
+        .route("/api/v1/requests", get(routes::requests))
         .fallback(routes::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -9,7 +9,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use futures_util::stream::Stream;
-use infermon_store::{HistoryQuery, Resolution};
+use infermon_store::{HistoryQuery, RequestQuery, Resolution};
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::StreamExt;
 
@@ -26,10 +26,13 @@ pub async fn not_found() -> ApiError {
 }
 
 pub async fn metrics(State(st): State<AppState>) -> Response {
-    let body = match st.shared.latest().await {
+    let mut body = match st.shared.latest().await {
         Some(s) => crate::render(&s.series()),
         None => String::new(),
     };
+    body.push_str(&crate::histograms::render(
+        &st.shared.requests().histograms(),
+    ));
     (
         [(
             header::CONTENT_TYPE,
@@ -182,6 +185,60 @@ pub async fn history(
             Err(ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "history query failed; see the agent log",
+            ))
+        }
+    }
+}
+
+/// Largest `limit` the requests route accepts.
+const MAX_REQUESTS: usize = 10_000;
+
+pub async fn requests(
+    State(st): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let now = now_ms();
+    let mut query = RequestQuery {
+        model: None,
+        since_ms: None,
+        limit: 100,
+    };
+    for pair in q
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = decode(v);
+        match k {
+            "model" => query.model = Some(v).filter(|m| !m.is_empty()),
+            "since" => query.since_ms = Some(parse_time("since", &v, now)?),
+            "limit" => {
+                query.limit = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_REQUESTS).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                        "invalid limit \"{v}\": expected a whole number from 1 to {MAX_REQUESTS}"
+                    ))
+                    })?
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown parameter \"{other}\": expected model, since, limit"
+                )))
+            }
+        }
+    }
+    match st.shared.request_records(query).await {
+        Ok(rs) => Ok(Json(serde_json::json!({ "requests": rs })).into_response()),
+        Err(e) => {
+            tracing::warn!("requests query failed: {e}");
+            Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "requests query failed; see the agent log",
             ))
         }
     }

@@ -22,7 +22,10 @@ pub use duration::parse_duration;
 pub use error::ConfigError;
 pub use paths::{default_config_paths, default_data_dir};
 pub use raw::{parse_file_text, RawConfig};
-pub use resolve::{resolve, EngineSpec, Overrides, Settings, SAMPLE_CONFIG};
+pub use resolve::{
+    parse_slo, resolve, EngineSpec, Overrides, ProxySpec, RequestSettings, Settings, SloSpec,
+    ENGINE_KINDS, SAMPLE_CONFIG,
+};
 
 /// Loads the config file (the given path, else the first default path that exists), then
 /// applies the environment and `overrides`.

@@ -23,6 +23,38 @@ pub struct RawConfig {
     /// `[[engine]]`
     #[serde(default)]
     pub engine: Vec<RawEngine>,
+    /// `[[proxy]]`
+    #[serde(default)]
+    pub proxy: Vec<RawProxy>,
+    /// `[requests]`
+    #[serde(default)]
+    pub requests: RawRequests,
+}
+
+/// `[[proxy]]`
+#[derive(Debug, Deserialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawProxy {
+    /// Address the proxy listens on.
+    pub listen: String,
+    /// Engine base URL it forwards to.
+    pub upstream: String,
+}
+
+/// `[requests]`
+#[derive(Debug, Default, Deserialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawRequests {
+    /// Window of the per-model request figures.
+    pub window: Option<String>,
+    /// Objectives for goodput, e.g. `ttft=200ms,tpot=50ms`.
+    pub slo: Option<String>,
+    /// Keep prompt and answer text.
+    pub capture_bodies: Option<bool>,
+    /// Longest wait for an upstream's response head.
+    pub header_timeout: Option<String>,
+    /// Longest silence between two chunks of an answer.
+    pub idle_timeout: Option<String>,
 }
 
 /// `[agent]`
@@ -55,6 +87,8 @@ pub struct RawStore {
     pub retention_minute: Option<String>,
     /// 1-hour rollup retention.
     pub retention_hour: Option<String>,
+    /// Measured request retention.
+    pub retention_requests: Option<String>,
 }
 
 /// `[discovery]`

@@ -8,7 +8,71 @@ use crate::{parse_duration, ConfigError, RawConfig};
 pub const SAMPLE_CONFIG: &str = include_str!("../config.sample.toml");
 
 /// Engines infermon can poll, as written in config and flags.
-pub const ENGINE_KINDS: &[&str] = &["llamacpp"];
+pub const ENGINE_KINDS: &[&str] = &[
+    "llamacpp",
+    "vllm",
+    "sglang",
+    "ollama",
+    "lm_studio",
+    "llama_swap",
+];
+
+/// A measuring proxy to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxySpec {
+    /// Address it listens on.
+    pub listen: SocketAddr,
+    /// Engine base URL it forwards to.
+    pub upstream: String,
+    /// Where it was configured: `file`, `environment` or `flag`.
+    pub origin: &'static str,
+}
+
+/// Objectives a request must meet to count towards goodput.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SloSpec {
+    /// Largest TTFT.
+    pub ttft: Option<Duration>,
+    /// Largest TPOT.
+    pub tpot: Option<Duration>,
+    /// Largest E2E.
+    pub e2e: Option<Duration>,
+}
+
+/// Parses `ttft=200ms,tpot=50ms,e2e=10s` (any subset, any order).
+pub fn parse_slo(s: &str) -> Result<SloSpec, String> {
+    let mut slo = SloSpec::default();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = part
+            .split_once('=')
+            .ok_or_else(|| format!("{part:?}: expected NAME=DURATION such as ttft=200ms"))?;
+        let d = parse_duration(v.trim())
+            .ok_or_else(|| format!("{part:?}: expected a duration such as 200ms or 1.5s"))?;
+        let slot = match k.trim() {
+            "ttft" => &mut slo.ttft,
+            "tpot" => &mut slo.tpot,
+            "e2e" | "e2el" => &mut slo.e2e,
+            other => return Err(format!("{other:?}: expected ttft, tpot or e2e")),
+        };
+        *slot = Some(d);
+    }
+    Ok(slo)
+}
+
+/// How requests are measured and summarised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestSettings {
+    /// Window of the per-model figures in the snapshot (default 5 min).
+    pub window: Duration,
+    /// Objectives for goodput (default none).
+    pub slo: SloSpec,
+    /// Keep prompt and answer text (default off).
+    pub capture_bodies: bool,
+    /// Longest wait for an upstream's response head (default 10 min).
+    pub header_timeout: Duration,
+    /// Longest silence between two chunks of an answer (default 5 min).
+    pub idle_timeout: Duration,
+}
 
 /// An engine to poll.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +104,12 @@ pub struct Overrides {
     pub no_discovery: bool,
     /// `--root` (tests: a fake `/proc` and `/sys`)
     pub root: Option<String>,
+    /// `--proxy LISTEN=UPSTREAM`, repeatable
+    pub proxies: Vec<String>,
+    /// `--capture-bodies`
+    pub capture_bodies: bool,
+    /// `--slo ttft=200ms,tpot=50ms`
+    pub slo: Option<String>,
 }
 
 /// Validated settings.
@@ -73,6 +143,12 @@ pub struct Settings {
     pub pue: f64,
     /// Engines configured explicitly.
     pub engines: Vec<EngineSpec>,
+    /// Measured request retention (default 7 days).
+    pub retention_requests: Duration,
+    /// Measuring proxies to run.
+    pub proxies: Vec<ProxySpec>,
+    /// Request measurement settings.
+    pub requests: RequestSettings,
 }
 
 struct Layered<'a> {
@@ -329,7 +405,22 @@ pub fn resolve(
         engines.push(engine_spec(e, "flag", "--engine")?);
     }
     engines.dedup_by(|a, b| a.url == b.url && a.kind == b.kind);
+    let retention_requests = duration(
+        "store.retention_requests",
+        l.pick(
+            None,
+            "INFERMON_RETENTION_REQUESTS",
+            raw.store.retention_requests.as_ref(),
+        ),
+        Duration::from_secs(7 * day),
+        Duration::from_secs(60),
+    )?;
+    let proxies = proxies(&raw, o, env, token.is_some())?;
+    let requests = request_settings(&raw, o, &l)?;
     Ok(Settings {
+        retention_requests,
+        proxies,
+        requests,
         listen,
         interval,
         max_interval,
@@ -344,5 +435,132 @@ pub fn resolve(
         discovery_interval,
         pue,
         engines,
+    })
+}
+
+fn proxy_spec(
+    listen: &str,
+    upstream: &str,
+    origin: &'static str,
+    key: &str,
+    has_token: bool,
+) -> Result<ProxySpec, ConfigError> {
+    let bad = |expected: &str| ConfigError::Value {
+        key: key.to_string(),
+        value: format!("{listen}={upstream}"),
+        layer: origin,
+        expected: expected.to_string(),
+    };
+    let listen: SocketAddr = listen
+        .trim()
+        .parse()
+        .map_err(|_| bad("LISTEN=UPSTREAM with LISTEN an address and port like 127.0.0.1:9000"))?;
+    let upstream = upstream.trim().trim_end_matches('/');
+    if !upstream.starts_with("http://") || upstream.len() < 10 {
+        return Err(bad(
+            "LISTEN=UPSTREAM with UPSTREAM an http:// base URL like http://127.0.0.1:8080",
+        ));
+    }
+    if !listen.ip().is_loopback() && !has_token {
+        return Err(bad(
+            "a loopback listen address, or a token (agent.token, INFERMON_TOKEN or --token) \
+             because this proxy would be reachable from the network",
+        ));
+    }
+    Ok(ProxySpec {
+        listen,
+        upstream: upstream.to_string(),
+        origin,
+    })
+}
+
+fn proxies(
+    raw: &RawConfig,
+    o: &Overrides,
+    env: &dyn Fn(&str) -> Option<String>,
+    has_token: bool,
+) -> Result<Vec<ProxySpec>, ConfigError> {
+    let mut out = Vec::new();
+    for (i, p) in raw.proxy.iter().enumerate() {
+        out.push(proxy_spec(
+            &p.listen,
+            &p.upstream,
+            "file",
+            &format!("proxy[{i}]"),
+            has_token,
+        )?);
+    }
+    let split = |s: &str, origin: &'static str, key: &str| -> Result<ProxySpec, ConfigError> {
+        let (l, u) = s.split_once('=').ok_or_else(|| ConfigError::Value {
+            key: key.to_string(),
+            value: s.to_string(),
+            layer: origin,
+            expected: "LISTEN=UPSTREAM, e.g. 127.0.0.1:9000=http://127.0.0.1:8080".into(),
+        })?;
+        proxy_spec(l, u, origin, key, has_token)
+    };
+    if let Some(v) = env("INFERMON_PROXIES").filter(|s| !s.is_empty()) {
+        for part in v.split(',').filter(|s| !s.trim().is_empty()) {
+            out.push(split(part.trim(), "environment", "INFERMON_PROXIES")?);
+        }
+    }
+    for p in &o.proxies {
+        out.push(split(p, "flag", "--proxy")?);
+    }
+    for (i, a) in out.iter().enumerate() {
+        if let Some(b) = out[..i].iter().find(|b| b.listen == a.listen) {
+            return Err(ConfigError::Value {
+                key: "proxy".into(),
+                value: a.listen.to_string(),
+                layer: a.origin,
+                expected: format!(
+                    "one proxy per listen address (it is also given for {} in the {} layer)",
+                    b.upstream, b.origin
+                ),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn request_settings(
+    raw: &RawConfig,
+    o: &Overrides,
+    l: &Layered<'_>,
+) -> Result<RequestSettings, ConfigError> {
+    let r = &raw.requests;
+    let window = duration(
+        "requests.window",
+        l.pick(None, "INFERMON_REQUESTS_WINDOW", r.window.as_ref()),
+        Duration::from_secs(300),
+        Duration::from_secs(1),
+    )?;
+    let slo = match l.pick(o.slo.as_ref(), "INFERMON_SLO", r.slo.as_ref()) {
+        None => SloSpec::default(),
+        Some((v, layer)) => parse_slo(&v).map_err(|expected| ConfigError::Value {
+            key: "requests.slo".into(),
+            value: v.clone(),
+            layer,
+            expected,
+        })?,
+    };
+    let header_timeout = duration(
+        "requests.header_timeout",
+        l.pick(None, "INFERMON_HEADER_TIMEOUT", r.header_timeout.as_ref()),
+        Duration::from_secs(600),
+        Duration::from_millis(100),
+    )?;
+    let idle_timeout = duration(
+        "requests.idle_timeout",
+        l.pick(None, "INFERMON_IDLE_TIMEOUT", r.idle_timeout.as_ref()),
+        Duration::from_secs(300),
+        Duration::from_millis(100),
+    )?;
+    Ok(RequestSettings {
+        window,
+        slo,
+        capture_bodies: o.capture_bodies || r.capture_bodies.unwrap_or(false),
+        header_timeout,
+        idle_timeout,
     })
 }

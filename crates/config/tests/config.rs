@@ -65,8 +65,45 @@ fn unknown_engine_kind() {
     assert_eq!(
         err("[[engine]]\nkind = \"llama\"\nurl = \"http://127.0.0.1:8080\"\n"),
         "invalid value \"llama=http://127.0.0.1:8080\" for engine[0] (from file): expected an \
-         engine kind among: llamacpp"
+         engine kind among: llamacpp, vllm, sglang, ollama, lm_studio, llama_swap"
     );
+}
+
+#[test]
+fn proxies_slo_and_request_settings() {
+    let raw = parse_file_text(
+        "[[proxy]]\nlisten = \"127.0.0.1:9000\"\nupstream = \"http://127.0.0.1:8080/\"\n\
+         [requests]\nslo = \"ttft=200ms,tpot=50ms\"\nwindow = \"1m\"\n",
+        "t",
+    )
+    .unwrap();
+    let o = Overrides {
+        proxies: vec!["127.0.0.1:9001=http://127.0.0.1:11434".into()],
+        ..Overrides::default()
+    };
+    let s = resolve(raw, &o, &no_env).unwrap();
+    assert_eq!(s.proxies.len(), 2);
+    assert_eq!(s.proxies[0].upstream, "http://127.0.0.1:8080");
+    assert_eq!((s.proxies[1].origin, s.proxies[1].listen.port()), ("flag", 9001));
+    assert_eq!(s.requests.slo.ttft, Some(std::time::Duration::from_millis(200)));
+    assert_eq!(s.requests.slo.e2e, None);
+    assert_eq!(s.requests.window, std::time::Duration::from_secs(60));
+    assert!(!s.requests.capture_bodies);
+
+    assert_eq!(
+        err("[[proxy]]\nlisten = \"0.0.0.0:9000\"\nupstream = \"http://127.0.0.1:8080\"\n"),
+        "invalid value \"0.0.0.0:9000=http://127.0.0.1:8080\" for proxy[0] (from file): expected a \
+         loopback listen address, or a token (agent.token, INFERMON_TOKEN or --token) because \
+         this proxy would be reachable from the network"
+    );
+    assert!(err("[requests]\nslo = \"ttft=fast\"\n").contains("\"ttft=fast\": expected a duration"));
+    assert!(err("[requests]\nslo = \"itl=1s\"\n").contains("expected ttft, tpot or e2e"));
+    let bad = Overrides {
+        proxies: vec!["9000=http://x:1".into()],
+        ..Overrides::default()
+    };
+    let e = resolve(parse_file_text("", "t").unwrap(), &bad, &no_env).unwrap_err().to_string();
+    assert!(e.contains("\"9000=http://x:1\" for --proxy"), "{e}");
 }
 
 #[test]

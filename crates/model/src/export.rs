@@ -48,6 +48,9 @@ impl Snapshot {
         self.gpu_series(&mut o);
         self.engine_series(&mut o);
         self.efficiency_series(&mut o);
+        for r in &self.requests {
+            request_series(r, &mut o);
+        }
         for s in &self.sources {
             o.g("infermon_source_up", &[("source", &s.source)], b(s.ok));
         }
@@ -314,6 +317,55 @@ impl Snapshot {
                 Some(w.thermal_cost_percent / 100.0),
             );
         }
+    }
+}
+
+/// Window figures of requests measured by the proxies, per upstream and model (the
+/// cumulative OpenTelemetry histograms are rendered by the API from the request log).
+fn request_series(r: &crate::reqstats::RequestStats, o: &mut Out) {
+    let l = [
+        ("upstream", r.upstream.as_str()),
+        ("model", r.model.as_str()),
+    ];
+    o.g("infermon_requests_in_window", &l, Some(r.requests as f64));
+    o.g("infermon_requests_error_ratio", &l, Some(r.error_ratio));
+    o.g(
+        "infermon_requests_output_tokens_per_second",
+        &l,
+        Some(r.output_tokens_per_second),
+    );
+    o.g(
+        "infermon_requests_per_second",
+        &l,
+        Some(r.requests_per_second),
+    );
+    o.g(
+        "infermon_requests_goodput_per_second",
+        &l,
+        r.goodput_requests_per_second,
+    );
+    o.g(
+        "infermon_requests_slo_attainment_ratio",
+        &l,
+        r.slo_attainment_ratio,
+    );
+    for (metric, s) in [
+        ("ttft", &r.ttft_ms),
+        ("tpot", &r.tpot_ms),
+        ("itl", &r.itl_ms),
+        ("e2e", &r.e2e_ms),
+    ] {
+        let Some(s) = s else { continue };
+        for (q, v) in [("0.5", s.p50), ("0.9", s.p90), ("0.99", s.p99)] {
+            let lq = [l[0], l[1], ("metric", metric), ("quantile", q)];
+            o.g("infermon_requests_latency_seconds", &lq, Some(v / 1000.0));
+        }
+        let lm = [l[0], l[1], ("metric", metric)];
+        o.g(
+            "infermon_requests_latency_mean_seconds",
+            &lm,
+            Some(s.mean / 1000.0),
+        );
     }
 }
 

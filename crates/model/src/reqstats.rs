@@ -298,3 +298,80 @@ impl RequestHistograms {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::request::Api;
+
+    fn rec(model: &str, outcome: Outcome, ttft: f64, tpot: f64, gaps: &[f64]) -> RequestRecord {
+        RequestRecord {
+            ts_unix_ms: 0,
+            upstream: "u".into(),
+            api: Api::OpenaiChat,
+            model: model.into(),
+            stream: true,
+            status: 200,
+            outcome,
+            error: None,
+            ttfb_ms: None,
+            ttft_ms: Some(ttft),
+            tpot_ms: Some(tpot),
+            e2e_ms: ttft + tpot * 9.0,
+            itl_ms: None,
+            itl_gaps_ms: gaps.to_vec(),
+            prompt_tokens: Some(5),
+            completion_tokens: Some(10),
+            token_chunks: 10,
+            usage_injected: false,
+            server_timings: None,
+            request_body: None,
+            response_body: None,
+        }
+    }
+
+    #[test]
+    fn per_model_figures_by_hand() {
+        let rs = [
+            rec("a", Outcome::Ok, 100.0, 20.0, &[20.0, 20.0]),
+            rec("a", Outcome::Ok, 300.0, 60.0, &[60.0]),
+            rec("a", Outcome::HttpError, 1.0, 1.0, &[]),
+            rec("a", Outcome::Cancelled, 1.0, 1.0, &[]),
+            rec("b", Outcome::Ok, 50.0, 10.0, &[10.0]),
+        ];
+        let slo = Slo {
+            ttft_ms: Some(200.0),
+            tpot_ms: Some(50.0),
+            e2e_ms: None,
+        };
+        let st = aggregate(rs.iter(), 10.0, &slo);
+        assert_eq!(st.len(), 2);
+        let a = &st[0];
+        assert_eq!(
+            (a.requests, a.completed, a.errors, a.cancelled),
+            (4, 2, 1, 1)
+        );
+        assert_eq!(a.error_ratio, 0.25);
+        assert_eq!(a.ttft_ms.unwrap().p50, 200.0); // midway between 100 and 300
+        assert_eq!(a.itl_ms.unwrap().count, 3); // gaps pooled over requests
+        assert_eq!(a.completion_tokens, 20);
+        assert_eq!(a.output_tokens_per_second, 2.0);
+        // Only the first request meets both objectives.
+        assert_eq!(a.goodput_requests_per_second, Some(0.1));
+        assert_eq!(a.slo_attainment_ratio, Some(0.5));
+        assert_eq!(st[1].model, "b");
+        let none = aggregate(rs.iter(), 10.0, &Slo::default());
+        assert_eq!(none[0].goodput_requests_per_second, None);
+    }
+
+    #[test]
+    fn histogram_buckets_are_cumulative_and_inclusive() {
+        let mut h = Histogram::new(&[0.1, 1.0]);
+        for v in [0.05, 0.1, 0.5, 2.0, f64::NAN] {
+            h.observe(v);
+        }
+        assert_eq!(h.cumulative(), vec![(0.1, 2), (1.0, 3), (f64::INFINITY, 4)]);
+        assert_eq!((h.count, h.sum), (4, 2.65));
+    }
+}

@@ -19,6 +19,8 @@ pub(crate) struct Facts {
     pub error: Option<String>,
     /// It is an OpenAI chunk with no choices that only carries `usage`.
     pub usage_only: bool,
+    /// It is an OpenAI chunk in which a choice finished (`finish_reason` set).
+    pub finish: bool,
 }
 
 fn non_empty_str(v: Option<&Value>) -> bool {
@@ -68,6 +70,9 @@ fn error_of(v: &Value) -> Option<String> {
 fn openai(v: &Value, out: &mut Facts) {
     let choices = v.get("choices").and_then(Value::as_array);
     if let Some(cs) = choices {
+        out.finish = cs
+            .iter()
+            .any(|c| c.get("finish_reason").is_some_and(|f| !f.is_null()));
         out.token = cs.iter().any(|c| {
             let d = c.get("delta").or_else(|| c.get("message"));
             non_empty_str(c.get("text"))

@@ -64,7 +64,25 @@ pub struct Meter {
     whole_overflow: bool,
     captured: Option<Vec<u8>>,
     events_seen: u64,
+    /// While stripping usage: the finishing event, held until the next event shows whether
+    /// the usage chunk carried fields the client would otherwise have seen on it.
+    held: Option<(Vec<u8>, Value)>,
+    /// While stripping usage: the JSON of the event being ended.
+    last_value: Option<Value>,
 }
+
+/// Fields of a usage chunk that belong to the usage chunk itself; any other field (llama.cpp
+/// `timings`) is one the engine would have put on the finishing chunk had usage not been
+/// asked for, so it is moved there.
+const USAGE_CHUNK_OWN: [&str; 7] = [
+    "choices",
+    "usage",
+    "id",
+    "object",
+    "created",
+    "model",
+    "system_fingerprint",
+];
 
 impl Meter {
     /// Starts measuring a request that arrived at `start`.
@@ -97,12 +115,20 @@ impl Meter {
             whole_overflow: false,
             captured: None,
             events_seen: 0,
+            held: None,
+            last_value: None,
         }
     }
 
     /// Keeps a copy of the answer as the client receives it (`--capture-bodies`).
     pub fn capture(&mut self) {
         self.captured = Some(Vec::new());
+    }
+
+    /// Whether the meter may change the answer's bytes (it removes the usage chunk it asked
+    /// for), so a `Content-Length` from upstream no longer holds.
+    pub fn rewrites(&self) -> bool {
+        self.strip_usage
     }
 
     /// The response head arrived.
@@ -163,7 +189,11 @@ impl Meter {
         let mut out = self.strip_usage.then(Vec::new);
         if !self.data.is_empty() {
             self.end_event(at, &mut out);
-        } else if let Some(o) = out.as_mut() {
+        }
+        if let Some(o) = out.as_mut() {
+            if let Some((raw, _)) = self.held.take() {
+                o.extend_from_slice(&raw);
+            }
             o.append(&mut self.event_raw);
         }
         out.filter(|o| !o.is_empty())
@@ -215,20 +245,39 @@ impl Meter {
 
     fn end_event(&mut self, at: Instant, out: &mut Option<Vec<u8>>) {
         let data = std::mem::take(&mut self.data);
-        let keep = if data.is_empty() || data == b"[DONE]" {
-            true
+        let facts = if data.is_empty() || data == b"[DONE]" {
+            Facts::default()
         } else {
-            !self.on_json(&data, at).usage_only
+            self.on_json(&data, at)
         };
-        if let Some(o) = out.as_mut() {
-            if keep {
-                o.append(&mut self.event_raw);
-            } else {
-                self.event_raw.clear();
-            }
-        }
         self.data = data;
         self.data.clear();
+        let Some(o) = out.as_mut() else {
+            return;
+        };
+        let value = self.last_value.take();
+        if facts.usage_only {
+            self.event_raw.clear();
+            if let Some((raw, mut held)) = self.held.take() {
+                let moved = move_extra_fields(value, &mut held);
+                match (moved, serde_json::to_vec(&held)) {
+                    (true, Ok(json)) => {
+                        o.extend_from_slice(b"data: ");
+                        o.extend_from_slice(&json);
+                        o.extend_from_slice(b"\n\n");
+                    }
+                    _ => o.extend_from_slice(&raw),
+                }
+            }
+            return;
+        }
+        if let Some((raw, _)) = self.held.take() {
+            o.extend_from_slice(&raw);
+        }
+        match value {
+            Some(v) if facts.finish => self.held = Some((std::mem::take(&mut self.event_raw), v)),
+            _ => o.append(&mut self.event_raw),
+        }
     }
 
     fn on_json(&mut self, text: &[u8], at: Instant) -> Facts {
@@ -248,6 +297,9 @@ impl Meter {
         };
         let f = facts(self.api, &v);
         self.absorb(&f, at, true);
+        if self.strip_usage {
+            self.last_value = Some(v);
+        }
         f
     }
 
@@ -367,6 +419,22 @@ impl Meter {
                 .map(|c| String::from_utf8_lossy(&c).into_owned()),
         }
     }
+}
+
+/// Copies the fields of a usage chunk that are not its own onto the held finishing chunk;
+/// whether any were copied.
+fn move_extra_fields(usage_chunk: Option<Value>, held: &mut Value) -> bool {
+    let (Some(Value::Object(from)), Value::Object(to)) = (usage_chunk, held) else {
+        return false;
+    };
+    let mut moved = false;
+    for (k, v) in from {
+        if !USAGE_CHUNK_OWN.contains(&k.as_str()) && !to.contains_key(&k) {
+            to.insert(k, v);
+            moved = true;
+        }
+    }
+    moved
 }
 
 fn trim_eol(mut line: &[u8]) -> &[u8] {

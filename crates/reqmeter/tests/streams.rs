@@ -79,6 +79,43 @@ fn injected_usage_is_removed_wherever_the_stream_is_cut() {
 }
 
 #[test]
+fn fields_riding_on_the_usage_chunk_move_to_the_finishing_chunk() {
+    // llama.cpp puts `timings` on the finishing chunk, or on the usage chunk when usage was
+    // asked for; a client that did not ask must still get them, where it would have.
+    let fin = "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"length\",\"index\":0}],\"id\":\"c\"}\n\n";
+    let body = format!(
+        "data: {{\"choices\":[{{\"delta\":{{\"content\":\"a\"}},\"index\":0}}]}}\n\n{fin}\
+         data: {{\"choices\":[],\"id\":\"c\",\"usage\":{{\"completion_tokens\":1,\"prompt_tokens\":2}},\
+         \"timings\":{{\"predicted_n\":1,\"predicted_ms\":5.0}}}}\n\ndata: [DONE]\n\n"
+    );
+    for cut in 0..=body.len() {
+        let (client, r) = run(
+            Api::OpenaiChat,
+            r#"{"stream":true}"#,
+            "text/event-stream",
+            &body,
+            cut,
+        );
+        let client = String::from_utf8(client).unwrap();
+        let expected_fin = "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"length\",\"index\":0}],\"id\":\"c\",\"timings\":{\"predicted_ms\":5.0,\"predicted_n\":1}}\n\n";
+        assert!(client.contains(expected_fin), "cut {cut}: {client}");
+        assert!(!client.contains("usage"), "cut {cut}: {client}");
+        assert!(client.ends_with("data: [DONE]\n\n"));
+        assert_eq!(r.server_timings.unwrap().predicted_n, Some(1));
+    }
+    // Without a usage chunk after it, the finishing chunk passes unchanged.
+    let plain = format!("{fin}data: [DONE]\n\n");
+    let (client, _) = run(
+        Api::OpenaiChat,
+        r#"{"stream":true}"#,
+        "text/event-stream",
+        &plain,
+        10,
+    );
+    assert_eq!(String::from_utf8(client).unwrap(), plain);
+}
+
+#[test]
 fn a_client_that_asked_for_usage_gets_every_byte_unchanged() {
     let body = openai_stream("\n");
     for cut in [0, 7, 100, body.len()] {

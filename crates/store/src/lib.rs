@@ -31,6 +31,7 @@
 //! | `series` | `id INTEGER`, `name TEXT`, `labels TEXT`, `kind TEXT` | `id`, `UNIQUE(name, labels)` | one row per distinct series. `labels` is [`infermon_model::series::label_key`] text (`k="v",k2="v2"`, Prometheus escaping of `\`, `"` and newline, in the model's fixed order); `kind` is `gauge` or `counter`. |
 //! | `points` | `series_id`, `ts_ms`, `value REAL NOT NULL` | `(series_id, ts_ms)`, `WITHOUT ROWID` | every finite value of every series at full resolution; `ts_ms` is the sample's `ts_unix_ms`. |
 //! | `rollup_1m`, `rollup_1h` | `series_id`, `bucket_ms`, `count INTEGER`, `sum`, `min`, `max`, `last REAL`, `last_ts_ms INTEGER` | `(series_id, bucket_ms)`, `WITHOUT ROWID` | per series and UTC-aligned bucket (`bucket_ms` = start, a multiple of 60 000 or 3 600 000): number, sum, minimum and maximum of the points, and `last`, the value of the newest point, whose time is `last_ts_ms`. Kept up to date incrementally by each write. |
+//! | `requests` (v3) | `id INTEGER`, `ts_ms INTEGER`, `model TEXT`, `upstream TEXT`, `outcome TEXT`, `record TEXT`, `itl BLOB` | `id`; indexes `(ts_ms)`, `(model, ts_ms)` | one row per request measured by the proxy; `record` is the JSON of [`RequestRecord`](infermon_model::request::RequestRecord) (prompt and answer text only with `--capture-bodies`), `itl` its inter-token gaps in ms as little-endian `f32`s. Kept for [`Retention::requests`]. |
 //! | `meta` (v2) | `key TEXT`, `value TEXT` | `key` | `last_opened_by` = `infermon-store X.Y.Z`, the build that last opened the file. |
 //!
 //! A write (one sample and its points, both rollups) is one transaction: after a crash the
@@ -60,7 +61,7 @@
 //!
 //! # Schema version and migrations
 //!
-//! `PRAGMA user_version` is the number of migration steps applied (this build: 2). On open,
+//! `PRAGMA user_version` is the number of migration steps applied (this build: 3). On open,
 //! missing steps are applied in order, each in its own transaction together with its version
 //! bump. Steps are append-only: a released step is never edited; a format change is a new step.
 //! A file with a newer version than this build knows is refused with
@@ -86,6 +87,7 @@
 
 mod error;
 mod query;
+mod requests;
 mod schema;
 mod write;
 
@@ -101,6 +103,7 @@ use serde::Serialize;
 
 pub use error::StoreError;
 pub use query::{HistoryPoint, HistoryQuery, HistorySeries, Resolution};
+pub use requests::RequestQuery;
 
 /// How long each kind of row is kept. See the crate docs, "Retention".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +114,8 @@ pub struct Retention {
     pub minute: Duration,
     /// 1-hour rollups; default 400 days.
     pub hour: Duration,
+    /// Measured requests; default 7 days.
+    pub requests: Duration,
 }
 
 impl Default for Retention {
@@ -119,6 +124,7 @@ impl Default for Retention {
             raw: Duration::from_secs(24 * 3600),
             minute: Duration::from_secs(30 * 24 * 3600),
             hour: Duration::from_secs(400 * 24 * 3600),
+            requests: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -136,6 +142,9 @@ pub struct PruneStats {
     pub rollup_1h: u64,
     /// Series deleted because no row referred to them any more.
     pub series: u64,
+    /// Measured requests deleted.
+    #[serde(default)]
+    pub requests: u64,
 }
 
 /// Size of the store, from [`Store::stats`].
@@ -153,6 +162,8 @@ pub struct StoreStats {
     pub rollup_1h: u64,
     /// Size of the main database file, bytes (`page_count * page_size`; the WAL is extra).
     pub size_bytes: u64,
+    /// Rows in `requests`.
+    pub requests: u64,
     /// `PRAGMA user_version`.
     pub schema_version: i64,
     /// Non-finite point values skipped by [`Store::write`] since this store was opened.
@@ -272,6 +283,7 @@ impl Store {
             points: count("points")?,
             rollup_1m: count("rollup_1m")?,
             rollup_1h: count("rollup_1h")?,
+            requests: count("requests")?,
             size_bytes: u64::try_from(size).unwrap_or(0),
             schema_version: pragma("user_version")?,
             skipped_non_finite: self.skipped_non_finite,

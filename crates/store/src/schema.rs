@@ -63,8 +63,23 @@ CREATE TABLE meta (
 ) WITHOUT ROWID;
 ";
 
+/// v3: measured requests (from the proxy).
+const V3: &str = "
+CREATE TABLE requests (
+    id       INTEGER PRIMARY KEY,
+    ts_ms    INTEGER NOT NULL,
+    model    TEXT NOT NULL,
+    upstream TEXT NOT NULL,
+    outcome  TEXT NOT NULL,
+    record   TEXT NOT NULL,
+    itl      BLOB
+);
+CREATE INDEX requests_ts ON requests (ts_ms);
+CREATE INDEX requests_model_ts ON requests (model, ts_ms);
+";
+
 /// The ordered migration steps; `MIGRATIONS[i]` goes from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes: the number of migration steps.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

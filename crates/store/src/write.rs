@@ -154,6 +154,12 @@ impl Store {
             samples: tx
                 .execute("DELETE FROM samples WHERE ts_ms < ?1", [raw_cut])
                 .map_err(on_sql(path, "pruning samples"))? as u64,
+            requests: tx
+                .execute(
+                    "DELETE FROM requests WHERE ts_ms < ?1",
+                    [now_ms.saturating_sub(duration_ms(self.retention.requests))],
+                )
+                .map_err(on_sql(path, "pruning requests"))? as u64,
             ..PruneStats::default()
         };
         let ids: Vec<i64> = tx

@@ -324,6 +324,7 @@ fn prune_drops_old_rows_by_retention() {
 #[test]
 fn prune_keeps_a_bucket_until_it_has_ended_past_retention() {
     let retention = Retention {
+        requests: Retention::default().requests,
         raw: std::time::Duration::from_secs(10),
         minute: std::time::Duration::from_secs(60),
         hour: std::time::Duration::from_secs(3600),

@@ -1,0 +1,168 @@
+//! Requests measured by the proxies: kept for the recent window (per-model figures in the
+//! snapshot), counted into cumulative histograms (`/metrics`), and written to the store in
+//! batches off the async runtime.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use infermon_model::reqstats::{aggregate, RequestHistograms, RequestStats, Slo};
+use infermon_model::request::RequestRecord;
+use infermon_store::{RequestQuery, Store};
+
+/// Most records kept in memory for the window, whatever its length.
+const RECENT_CAP: usize = 50_000;
+
+/// Key of a histogram family: upstream, model, `gen_ai.operation.name`.
+pub type HistogramKey = (String, String, &'static str);
+
+#[derive(Default)]
+struct Inner {
+    recent: VecDeque<RequestRecord>,
+    histograms: BTreeMap<HistogramKey, RequestHistograms>,
+    pending: Vec<RequestRecord>,
+    recorded: u64,
+    dropped_from_window: u64,
+}
+
+/// The agent's log of measured requests. Cheap to record into from any thread.
+pub struct RequestLog {
+    inner: Mutex<Inner>,
+    window: Duration,
+    slo: Slo,
+    wake: tokio::sync::Notify,
+}
+
+impl RequestLog {
+    /// A log whose snapshot figures cover `window`, with goodput against `slo`.
+    pub fn new(window: Duration, slo: Slo) -> Arc<Self> {
+        Arc::new(RequestLog {
+            inner: Mutex::new(Inner::default()),
+            window,
+            slo,
+            wake: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// Takes one finished request.
+    pub fn push(&self, r: RequestRecord) {
+        let Ok(mut g) = self.inner.lock() else {
+            return;
+        };
+        g.recorded += 1;
+        g.histograms
+            .entry((r.upstream.clone(), r.model.clone(), r.api.operation()))
+            .or_default()
+            .observe(&r);
+        g.recent.push_back(r.clone());
+        if g.recent.len() > RECENT_CAP {
+            g.recent.pop_front();
+            g.dropped_from_window += 1;
+        }
+        g.pending.push(r);
+        if g.pending.len() >= 256 {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Per-model figures over the window ending at `now_ms`.
+    pub fn stats(&self, now_ms: i64) -> Vec<RequestStats> {
+        let Ok(mut g) = self.inner.lock() else {
+            return Vec::new();
+        };
+        let cut = now_ms - self.window.as_millis() as i64;
+        while g.recent.front().is_some_and(|r| r.ts_unix_ms < cut) {
+            g.recent.pop_front();
+        }
+        aggregate(g.recent.iter(), self.window.as_secs_f64(), &self.slo)
+    }
+
+    /// Cumulative histograms since the agent started, per (upstream, model, operation).
+    pub fn histograms(&self) -> Vec<(HistogramKey, RequestHistograms)> {
+        self.inner
+            .lock()
+            .map(|g| {
+                g.histograms
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The newest requests still in memory (used when no store is kept).
+    pub fn recent(&self, q: &RequestQuery) -> Vec<RequestRecord> {
+        let Ok(g) = self.inner.lock() else {
+            return Vec::new();
+        };
+        g.recent
+            .iter()
+            .rev()
+            .filter(|r| q.model.as_ref().is_none_or(|m| *m == r.model))
+            .filter(|r| q.since_ms.is_none_or(|s| r.ts_unix_ms >= s))
+            .take(q.limit)
+            .cloned()
+            .collect()
+    }
+
+    fn take_pending(&self) -> Vec<RequestRecord> {
+        self.inner
+            .lock()
+            .map(|mut g| std::mem::take(&mut g.pending))
+            .unwrap_or_default()
+    }
+
+    /// Writes pending records to `store` every `every` (sooner when many are waiting) until
+    /// `stop` turns true, then writes what is left. A failed write is logged and its records
+    /// are kept for the next attempt.
+    pub async fn write_loop(
+        self: Arc<Self>,
+        store: Arc<Mutex<Store>>,
+        every: Duration,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        loop {
+            let stopping = tokio::select! {
+                _ = tokio::time::sleep(every) => false,
+                _ = self.wake.notified() => false,
+                _ = stop.wait_for(|s| *s) => true,
+            };
+            let batch = self.take_pending();
+            if !batch.is_empty() {
+                let st = store.clone();
+                let res = tokio::task::spawn_blocking(move || {
+                    let r = st
+                        .lock()
+                        .map_err(|_| "store lock poisoned".to_string())
+                        .and_then(|mut s| s.write_requests(&batch).map_err(|e| e.to_string()));
+                    (r, batch)
+                })
+                .await;
+                match res {
+                    Ok((Ok(()), _)) => {}
+                    Ok((Err(e), batch)) => {
+                        tracing::warn!("writing {} requests failed: {e}", batch.len());
+                        if let Ok(mut g) = self.inner.lock() {
+                            let mut rest = std::mem::take(&mut g.pending);
+                            g.pending = batch;
+                            g.pending.append(&mut rest);
+                        }
+                    }
+                    Err(e) => tracing::warn!("request write task failed: {e}"),
+                }
+            }
+            if stopping {
+                return;
+            }
+        }
+    }
+}
+
+/// Lets proxies record into the log.
+pub struct LogSink(pub Arc<RequestLog>);
+
+impl infermon_proxy::RecordSink for LogSink {
+    fn record(&self, r: RequestRecord) {
+        self.0.push(r);
+    }
+}

@@ -1,0 +1,209 @@
+//! One request: pass it through, measuring it when it is an inference call.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ACCEPT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode, Uri};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use infermon_model::request::{Api, Outcome, RequestRecord};
+use infermon_reqmeter::{prepare, End, Meter};
+
+use crate::body::{BoxError, MeteredBody, Recorder};
+use crate::config::ProxyConfig;
+use crate::headers::{set_host, strip_hop_by_hop, token_ok};
+use crate::RecordSink;
+
+pub(crate) type ProxyBody = BoxBody<Bytes, BoxError>;
+pub(crate) type HttpClient = Client<HttpConnector, ProxyBody>;
+
+/// What every request handler shares.
+pub(crate) struct State {
+    pub cfg: ProxyConfig,
+    pub client: HttpClient,
+    pub sink: Arc<dyn RecordSink>,
+    pub upstream: Arc<str>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A JSON error answer in the OpenAI shape (Ollama clients read `error` too).
+pub(crate) fn json_error(status: StatusCode, kind: &str, message: &str) -> Response<ProxyBody> {
+    let body = serde_json::json!({
+        "error": { "message": message, "type": kind, "code": status.as_u16() }
+    });
+    let mut r = Response::new(
+        Full::new(Bytes::from(body.to_string()))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+fn full(b: Bytes) -> ProxyBody {
+    Full::new(b).map_err(|never| match never {}).boxed()
+}
+
+/// Handles one request.
+pub(crate) async fn handle(st: Arc<State>, req: Request<Incoming>) -> Response<ProxyBody> {
+    let start = Instant::now();
+    let ts = now_ms();
+    if let Some(tok) = st.cfg.token.as_deref() {
+        if !token_ok(req.headers(), tok) {
+            return json_error(
+                StatusCode::UNAUTHORIZED,
+                "authentication_error",
+                "infermon proxy: missing or wrong bearer token",
+            );
+        }
+    }
+    let api = (req.method() == Method::POST)
+        .then(|| Api::from_path(req.uri().path()))
+        .flatten();
+    let (mut parts, body) = req.into_parts();
+    let path_q = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let uri: Uri = match format!("{}{}", st.upstream_base(), path_q).parse() {
+        Ok(u) => u,
+        Err(e) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                &format!("infermon proxy: cannot forward {path_q:?}: {e}"),
+            )
+        }
+    };
+    parts.uri = uri;
+    strip_hop_by_hop(&mut parts.headers);
+    set_host(&mut parts.headers, &st.cfg.upstream.authority);
+
+    let Some(api) = api else {
+        let req = Request::from_parts(parts, body.map_err(BoxError::from).boxed());
+        return match st.client.request(req).await {
+            Ok(resp) => passthrough(resp),
+            Err(e) => json_error(
+                StatusCode::BAD_GATEWAY,
+                "upstream_error",
+                &format!("infermon proxy: upstream {} unreachable: {e}", st.upstream),
+            ),
+        };
+    };
+
+    // A measured call: read the body (no cap) to learn the model and whether it streams.
+    let bytes = match body.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                &format!("infermon proxy: request body broke off: {e}"),
+            )
+        }
+    };
+    let prepared = prepare(api, &bytes);
+    let out_body = match &prepared.body {
+        Some(b) => Bytes::from(b.clone()),
+        None => bytes.clone(),
+    };
+    parts.headers.remove(ACCEPT_ENCODING);
+    parts
+        .headers
+        .insert(CONTENT_LENGTH, HeaderValue::from(out_body.len()));
+    let mut meter = Meter::new(api, &prepared, start);
+    if st.cfg.capture_bodies {
+        meter.capture();
+    }
+    let rec = Recorder {
+        sink: st.sink.clone(),
+        upstream: st.upstream.clone(),
+        ts_unix_ms: ts,
+        request_body: st
+            .cfg
+            .capture_bodies
+            .then(|| String::from_utf8_lossy(&bytes).into_owned()),
+    };
+    let req = Request::from_parts(parts, full(out_body));
+    let sent = tokio::time::timeout(st.cfg.header_timeout, st.client.request(req)).await;
+    let resp = match sent {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(e)) => {
+            let (status, outcome, what) = if e.is_connect() {
+                (StatusCode::BAD_GATEWAY, Outcome::Unreachable, "unreachable")
+            } else {
+                (
+                    StatusCode::BAD_GATEWAY,
+                    Outcome::UpstreamFailed,
+                    "failed before answering",
+                )
+            };
+            let msg = format!("infermon proxy: upstream {} {what}: {e}", st.upstream);
+            record_failure(rec, meter, status, outcome, &msg);
+            return json_error(status, "upstream_error", &msg);
+        }
+        Err(_) => {
+            let msg = format!(
+                "infermon proxy: upstream {} sent no answer within {} s",
+                st.upstream,
+                st.cfg.header_timeout.as_secs_f64()
+            );
+            record_failure(
+                rec,
+                meter,
+                StatusCode::GATEWAY_TIMEOUT,
+                Outcome::Timeout,
+                &msg,
+            );
+            return json_error(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", &msg);
+        }
+    };
+    let (mut parts, body) = resp.into_parts();
+    let ct = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    meter.on_head(parts.status.as_u16(), ct, Instant::now());
+    strip_hop_by_hop(&mut parts.headers);
+    if meter.rewrites() {
+        parts.headers.remove(CONTENT_LENGTH);
+    }
+    let body = MeteredBody::new(body, meter, rec, st.cfg.idle_timeout);
+    Response::from_parts(parts, body.boxed())
+}
+
+fn record_failure(rec: Recorder, meter: Meter, status: StatusCode, outcome: Outcome, msg: &str) {
+    let end = match outcome {
+        Outcome::Timeout => End::Timeout(msg.to_string()),
+        _ => End::UpstreamFailed(msg.to_string()),
+    };
+    let mut r: RequestRecord = meter.finish(end, Instant::now(), &rec.upstream);
+    r.status = status.as_u16();
+    r.outcome = outcome;
+    r.error = Some(msg.to_string());
+    rec.send(r);
+}
+
+fn passthrough(resp: Response<Incoming>) -> Response<ProxyBody> {
+    let (mut parts, body) = resp.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    Response::from_parts(parts, body.map_err(BoxError::from).boxed())
+}
+
+impl State {
+    fn upstream_base(&self) -> &str {
+        &self.cfg.upstream.base
+    }
+}
