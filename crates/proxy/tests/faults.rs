@@ -332,3 +332,56 @@ async fn many_concurrent_streams() {
     let tokens: u64 = rs.iter().map(|r| r.completion_tokens.unwrap()).sum();
     assert_eq!(tokens, (0..256).map(|i| 16 + (i % 8) as u64).sum::<u64>());
 }
+
+#[tokio::test]
+async fn ollama_native_streams_are_measured_from_the_final_object() {
+    let rig = rig_with(
+        MockConfig {
+            itl: Duration::from_millis(2),
+            ..MockConfig::default()
+        },
+        |_| {},
+    )
+    .await;
+    let client = reqwest::Client::new();
+    for path in ["/api/chat", "/api/generate"] {
+        let body = if path == "/api/chat" {
+            json!({"model": "llama3", "messages": [{"role": "user", "content": "hi"}], "options": {"num_predict": 12}})
+        } else {
+            json!({"model": "llama3", "prompt": "hi", "options": {"num_predict": 12}})
+        };
+        let text = client
+            .post(format!("{}{path}", rig.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        assert_eq!(last["done"], true);
+        assert_eq!(
+            last["eval_count"], 12,
+            "the client gets the final object unchanged"
+        );
+    }
+    let rs = rig.sink.wait(2).await;
+    for r in &rs {
+        assert_eq!((r.outcome, r.stream), (Outcome::Ok, true));
+        assert_eq!(r.completion_tokens, Some(12));
+        assert_eq!(r.token_chunks, 12);
+        assert!(!r.usage_injected);
+        let t = r.server_timings.unwrap();
+        assert_eq!(t.predicted_n, Some(12));
+        // The engine's eval time covers the 11 gaps the proxy saw, give or take scheduling.
+        let gaps: f64 = r.itl_gaps_ms.iter().sum();
+        assert!(
+            (t.predicted_ms.unwrap() - gaps).abs() < 15.0,
+            "{t:?} vs {gaps}"
+        );
+        assert!(r.tpot_ms.unwrap() >= 2.0);
+    }
+    assert_eq!(rs[0].api.as_str(), "ollama_chat");
+    assert_eq!(rs[1].api.as_str(), "ollama_generate");
+}
