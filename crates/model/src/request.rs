@@ -33,8 +33,13 @@ impl Api {
     pub fn from_path(path: &str) -> Option<Api> {
         let path = path.split('?').next().unwrap_or(path).trim_end_matches('/');
         match path {
-            "/v1/chat/completions" | "/chat/completions" => Some(Api::OpenaiChat),
-            "/v1/completions" | "/completions" => Some(Api::OpenaiCompletions),
+            // LM Studio's REST API (`/api/v0/...`) speaks the OpenAI shapes plus `stats`.
+            "/v1/chat/completions" | "/chat/completions" | "/api/v0/chat/completions" => {
+                Some(Api::OpenaiChat)
+            }
+            "/v1/completions" | "/completions" | "/api/v0/completions" => {
+                Some(Api::OpenaiCompletions)
+            }
             "/v1/responses" | "/responses" => Some(Api::OpenaiResponses),
             "/api/chat" => Some(Api::OllamaChat),
             "/api/generate" => Some(Api::OllamaGenerate),
@@ -112,7 +117,7 @@ impl Outcome {
 }
 
 /// The engine's own account of a request, where it sends one (llama.cpp `timings`, Ollama's
-/// final object). Milliseconds.
+/// final object, LM Studio's `stats`). Milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 pub struct ServerTimings {
     /// Prompt tokens evaluated (llama.cpp `prompt_n`, Ollama `prompt_eval_count`).
@@ -132,6 +137,9 @@ pub struct ServerTimings {
     pub load_ms: Option<f64>,
     /// Total time the server counted (Ollama `total_duration`).
     pub total_ms: Option<f64>,
+    /// Time to first token as the server counted it (LM Studio `time_to_first_token`).
+    #[serde(default)]
+    pub ttft_ms: Option<f64>,
 }
 
 /// One request as measured on the wire.

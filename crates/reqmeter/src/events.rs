@@ -101,6 +101,19 @@ fn openai(v: &Value, out: &mut Facts) {
             cache_n: u(t, "cache_n"),
             load_ms: None,
             total_ms: None,
+            ttft_ms: None,
+        });
+    }
+    // LM Studio: `stats` in seconds and tokens per second.
+    if let Some(st) = v.get("stats").filter(|t| t.is_object()) {
+        let gen_ms = f(st, "generation_time").map(|s| s * 1000.0);
+        let tps = f(st, "tokens_per_second").filter(|x| *x > 0.0);
+        out.timings = Some(ServerTimings {
+            predicted_ms: gen_ms,
+            predicted_per_token_ms: tps.map(|x| 1000.0 / x),
+            ttft_ms: f(st, "time_to_first_token").map(|s| s * 1000.0),
+            predicted_n: out.completion_tokens,
+            ..ServerTimings::default()
         });
     }
 }
@@ -171,6 +184,7 @@ fn ollama(v: &Value, out: &mut Facts) {
             cache_n: None,
             load_ms: ms("load_duration"),
             total_ms: ms("total_duration"),
+            ttft_ms: None,
         });
     }
 }
@@ -253,6 +267,26 @@ mod tests {
         );
         let failed = r(r#"{"type":"response.failed","response":{"error":{"message":"boom"}}}"#);
         assert_eq!(failed.error.as_deref(), Some("boom"));
+    }
+
+    #[test]
+    fn lm_studio_stats() {
+        let f = facts(
+            Api::OpenaiChat,
+            &j(
+                r#"{"choices":[{"message":{"content":"ok"}}],"usage":{"prompt_tokens":3,"completion_tokens":20},
+                "stats":{"tokens_per_second":50.0,"time_to_first_token":0.111,"generation_time":0.4}}"#,
+            ),
+        );
+        let t = f.timings.unwrap();
+        assert_eq!(t.predicted_per_token_ms, Some(20.0));
+        assert_eq!(t.predicted_ms, Some(400.0));
+        assert_eq!(t.ttft_ms, Some(111.0));
+        assert_eq!(t.predicted_n, Some(20));
+        assert_eq!(
+            Api::from_path("/api/v0/chat/completions"),
+            Some(Api::OpenaiChat)
+        );
     }
 
     #[test]
