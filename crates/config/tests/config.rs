@@ -84,8 +84,14 @@ fn proxies_slo_and_request_settings() {
     let s = resolve(raw, &o, &no_env).unwrap();
     assert_eq!(s.proxies.len(), 2);
     assert_eq!(s.proxies[0].upstream, "http://127.0.0.1:8080");
-    assert_eq!((s.proxies[1].origin, s.proxies[1].listen.port()), ("flag", 9001));
-    assert_eq!(s.requests.slo.ttft, Some(std::time::Duration::from_millis(200)));
+    assert_eq!(
+        (s.proxies[1].origin, s.proxies[1].listen.port()),
+        ("flag", 9001)
+    );
+    assert_eq!(
+        s.requests.slo.ttft,
+        Some(std::time::Duration::from_millis(200))
+    );
     assert_eq!(s.requests.slo.e2e, None);
     assert_eq!(s.requests.window, std::time::Duration::from_secs(60));
     assert!(!s.requests.capture_bodies);
@@ -102,7 +108,9 @@ fn proxies_slo_and_request_settings() {
         proxies: vec!["9000=http://x:1".into()],
         ..Overrides::default()
     };
-    let e = resolve(parse_file_text("", "t").unwrap(), &bad, &no_env).unwrap_err().to_string();
+    let e = resolve(parse_file_text("", "t").unwrap(), &bad, &no_env)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("\"9000=http://x:1\" for --proxy"), "{e}");
 }
 
