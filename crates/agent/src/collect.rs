@@ -111,32 +111,40 @@ impl Collector {
         let mono_ms = self.started.elapsed().as_millis() as u64;
         let engines_fut =
             futures_util::future::join_all(self.engines.iter().map(|e| e.client.read()));
-        let host = self.host.read();
-        let mut gpus = Vec::new();
-        let mut gpu_sources = self.gpu_init_status.clone();
-        for src in &mut self.gpus {
-            match src.read() {
-                Ok(mut g) => {
-                    gpu_sources.push(SourceStatus {
+        // Host and GPU reads are synchronous file and driver calls (a few ms, more on a slow
+        // box); they must not hold a runtime worker that proxies are streaming on.
+        let (host, gpus, gpu_sources) = off_runtime(|| {
+            let host = self.host.read();
+            let mut gpus = Vec::new();
+            let mut gpu_sources = self.gpu_init_status.clone();
+            for src in &mut self.gpus {
+                match src.read() {
+                    Ok(mut g) => {
+                        gpu_sources.push(SourceStatus {
+                            source: src.name().to_string(),
+                            unavailable: None,
+                        });
+                        gpus.append(&mut g);
+                    }
+                    Err(reason) => gpu_sources.push(SourceStatus {
                         source: src.name().to_string(),
-                        unavailable: None,
-                    });
-                    gpus.append(&mut g);
+                        unavailable: Some(reason),
+                    }),
                 }
-                Err(reason) => gpu_sources.push(SourceStatus {
-                    source: src.name().to_string(),
-                    unavailable: Some(reason),
-                }),
             }
-        }
+            (host, gpus, gpu_sources)
+        });
         let mut engines = engines_fut.await;
-        for (raw, e) in engines.iter_mut().zip(self.engines.iter_mut()) {
-            if let Some((pid, _)) = &e.process {
-                raw.pid = Some(*pid);
+        let root = self.root.clone();
+        off_runtime(|| {
+            for (raw, e) in engines.iter_mut().zip(self.engines.iter_mut()) {
+                if let Some((pid, _)) = &e.process {
+                    raw.pid = Some(*pid);
+                }
+                raw.memory = engine_memory(&root, e, raw);
             }
-            raw.memory = engine_memory(&self.root, e, raw);
-        }
-        let me = infermon_hw::read_self(&self.root);
+        });
+        let me = off_runtime(|| infermon_hw::read_self(&self.root));
         RawSample {
             ts_unix_ms,
             mono_ms,
@@ -151,6 +159,16 @@ impl Collector {
                 collect_ms: t0.elapsed().as_secs_f64() * 1000.0,
             },
         }
+    }
+}
+
+/// Runs blocking work without stalling the runtime's other tasks: on a multi-thread runtime
+/// the worker hands its queued tasks to another thread first (`block_in_place`); elsewhere
+/// (single-threaded tests) it just runs.
+fn off_runtime<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 
