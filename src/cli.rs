@@ -30,6 +30,9 @@ enum Command {
     Fit(FitArgs),
     /// Run a measuring proxy in front of an engine (with the agent and its API).
     Proxy(ProxyArgs),
+    /// Benchmark an endpoint (load generator with hardware correlation), compare reports,
+    /// or sweep quantizations.
+    Bench(Box<BenchArgs>),
 }
 
 /// `infermon proxy`
@@ -157,6 +160,207 @@ pub struct FitArgs {
     pub server_args: Vec<String>,
 }
 
+/// `infermon bench`
+#[derive(Args, Debug)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = "Examples:\n  \
+      infermon bench --url http://127.0.0.1:8080 --requests 20 --concurrency 2 --max-tokens 32 --out run.json\n  \
+      infermon bench --url http://127.0.0.1:8080 --concurrency 1,2,4,8 --slo ttft=200ms,tpot=50ms --out sweep.json\n  \
+      infermon bench --url http://127.0.0.1:8000/v1 --model M --rate 1,2,4 --arrivals poisson --out rate.json\n  \
+      infermon bench --url http://127.0.0.1:11434 --api ollama-chat --model llama3.2 --requests 10\n  \
+      infermon bench compare base.json new.json\n\n\
+      --out run.json also writes run.md and run.html (unless --markdown / --html say otherwise).\n\
+      Exit status: 0 all requests completed; 2 some failed or the run stopped early (the report\n\
+      is still written); 1 bad arguments."
+)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub command: Option<BenchCommand>,
+    #[command(flatten)]
+    pub run: BenchRunArgs,
+}
+
+/// `infermon bench` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Run a benchmark (the default: `infermon bench --url URL ...` is the same).
+    Run(BenchRunArgs),
+    /// Compare two JSON reports; exit status 3 when B regressed against A.
+    Compare(BenchCompareArgs),
+    /// Benchmark several GGUF quantizations of a model (llama-server per file, optional
+    /// perplexity) and find the Pareto front and its knee.
+    Sweep(BenchSweepArgs),
+}
+
+/// `infermon bench [run]`
+#[derive(Args, Debug, Clone)]
+pub struct BenchRunArgs {
+    /// Endpoint: a base URL (http://127.0.0.1:8080), a /v1 base, or a full endpoint URL.
+    #[arg(long)]
+    pub url: Option<String>,
+    #[command(flatten)]
+    pub profile: BenchProfileArgs,
+    #[command(flatten)]
+    pub output: BenchOutputArgs,
+}
+
+/// The load profile and measurement flags (shared by `run` and `sweep`).
+#[derive(Args, Debug, Clone)]
+pub struct BenchProfileArgs {
+    /// API: chat, completions, ollama-chat, ollama-generate (default: from the URL, else chat).
+    #[arg(long)]
+    pub api: Option<String>,
+    /// Model to ask for (default: the one the server lists; Ollama needs one).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Measured requests per configuration.
+    #[arg(long, default_value_t = 50)]
+    pub requests: u64,
+    /// Concurrency sweep: in-flight levels, e.g. 1,2,4,8 (default: sync, one at a time).
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["rate", "sync"])]
+    pub concurrency: Vec<u32>,
+    /// Request rates per second, e.g. 1,2,4 or inf (open loop).
+    #[arg(long, value_delimiter = ',', conflicts_with = "sync")]
+    pub rate: Vec<String>,
+    /// Arrivals under --rate: poisson or constant.
+    #[arg(long, default_value = "poisson")]
+    pub arrivals: String,
+    /// Most requests in flight under --rate.
+    #[arg(long)]
+    pub max_concurrency: Option<u32>,
+    /// One request at a time (the default profile).
+    #[arg(long)]
+    pub sync: bool,
+    /// Warm-up requests before the first configuration (excluded from every figure).
+    #[arg(long, default_value_t = 1)]
+    pub warmup: u64,
+    /// Synthetic prompt length, tokens (approximate: one common word per token).
+    #[arg(long, default_value_t = 128)]
+    pub input_tokens: u32,
+    /// max_tokens of every request.
+    #[arg(long, default_value_t = 128)]
+    pub max_tokens: u32,
+    /// Prompts from a JSONL file ({"prompt": "..."} or {"messages": [...]}, optional max_tokens).
+    #[arg(long)]
+    pub prompts: Option<PathBuf>,
+    /// Seed of the synthetic prompts and Poisson arrivals.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Do not send ignore_eos (answers may end before max_tokens).
+    #[arg(long)]
+    pub no_ignore_eos: bool,
+    /// Objectives for goodput, e.g. ttft=200ms,tpot=50ms,e2e=10s.
+    #[arg(long)]
+    pub slo: Option<String>,
+    /// Extra request header, "Name: value" (repeatable), e.g. "Authorization: Bearer KEY".
+    #[arg(long = "header", short = 'H')]
+    pub headers: Vec<String>,
+    /// Longest silence (no answer head, no chunk) before a request times out.
+    #[arg(long, default_value = "60s")]
+    pub timeout: String,
+    /// Do not sample the node (power, thermal, memory, swap).
+    #[arg(long)]
+    pub no_hardware: bool,
+    /// Engine kind for the hardware collectors (llamacpp, vllm, sglang, ollama, lm_studio,
+    /// llama_swap; default: detected).
+    #[arg(long)]
+    pub engine: Option<String>,
+    /// Do not scan for the local engine process (its memory is then unknown).
+    #[arg(long)]
+    pub no_discovery: bool,
+    /// Hardware sampling interval.
+    #[arg(long, default_value = "1s")]
+    pub sample_interval: String,
+    /// Peak memory bandwidth of the device in GB/s (default: from a table of GPUs, else unknown).
+    #[arg(long)]
+    pub peak_bandwidth: Option<f64>,
+    /// Model file, for the bytes read per decode step (default: the file the engine serves).
+    #[arg(long)]
+    pub model_file: Option<PathBuf>,
+    /// Bytes read per decode step, e.g. 4.9GB (default: the model file's size).
+    #[arg(long)]
+    pub model_size: Option<String>,
+    /// PUE for WES.
+    #[arg(long, default_value_t = 1.0)]
+    pub pue: f64,
+    /// Client runtime threads (default 1, which sustains well over 1000 requests/s).
+    #[arg(long, hide = true)]
+    pub client_threads: Option<usize>,
+}
+
+/// Where reports go.
+#[derive(Args, Debug, Clone)]
+pub struct BenchOutputArgs {
+    /// JSON report (also writes .md and .html next to it unless given below).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Markdown report.
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+    /// Self-contained HTML report with plots.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
+    /// No progress bars.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+/// `infermon bench compare`
+#[derive(Args, Debug)]
+pub struct BenchCompareArgs {
+    /// Baseline report (JSON).
+    pub a: PathBuf,
+    /// New report (JSON).
+    pub b: PathBuf,
+    /// Regression threshold, percent.
+    #[arg(long, default_value_t = 5.0)]
+    pub threshold: f64,
+    /// Print the comparison as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `infermon bench sweep`
+#[derive(Args, Debug)]
+pub struct BenchSweepArgs {
+    /// GGUF files: quantizations of one model.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// llama-server binary (default: INFERMON_LLAMA_SERVER, else PATH).
+    #[arg(long)]
+    pub server: Option<PathBuf>,
+    /// llama-perplexity binary (default: INFERMON_LLAMA_PERPLEXITY, else PATH).
+    #[arg(long)]
+    pub perplexity: Option<PathBuf>,
+    /// Text to measure perplexity on (e.g. wiki.test.raw); without it, no perplexity.
+    #[arg(long)]
+    pub text: Option<PathBuf>,
+    /// Perplexity context size (-c; default 512).
+    #[arg(long)]
+    pub ctx: Option<u32>,
+    /// Score only the first N chunks of the text.
+    #[arg(long)]
+    pub chunks: Option<u32>,
+    /// Context size of each llama-server (default 4096).
+    #[arg(long)]
+    pub server_ctx: Option<u32>,
+    /// CPU threads of the server and the perplexity run (default: every CPU).
+    #[arg(long)]
+    pub threads: Option<u32>,
+    /// Extra llama-server argument (repeatable), e.g. --server-arg=-ngl --server-arg=99.
+    #[arg(long = "server-arg", allow_hyphen_values = true)]
+    pub server_args: Vec<String>,
+    /// Directory for the servers' logs.
+    #[arg(long)]
+    pub log_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub profile: BenchProfileArgs,
+    #[command(flatten)]
+    pub output: BenchOutputArgs,
+}
+
 /// Parses arguments and runs the command.
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
@@ -166,5 +370,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Config(c) => cmd::config::run(c),
         Command::Fit(f) => cmd::fit::run(f),
         Command::Proxy(p) => cmd::agent::run_proxy(p),
+        Command::Bench(b) => cmd::bench::run(*b),
     }
 }

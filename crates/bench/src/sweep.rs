@@ -1,0 +1,786 @@
+//! Quantization sweep (`infermon bench sweep A.gguf B.gguf …`): the same load profile and the
+//! same perplexity measurement on every quantization of a model, then the Pareto front of
+//! speed vs perplexity vs size and its knee ([`crate::pareto`]).
+//!
+//! For each file, in the order given: read its header (quantization from `general.file_type`,
+//! bits per weight = 8 × tensor bytes ÷ parameters), start `llama-server` on it
+//! ([`crate::server`]), run the profile ([`crate::run()`]) against it, stop it, then — with
+//! the server gone, so that the two do not share the CPU — run `llama-perplexity` on the text
+//! ([`crate::perplexity`]). A file that fails (server, run or perplexity) stays in the report
+//! with its error and the sweep goes on with the next; the report is then `partial`. Missing
+//! or unreadable files, a missing server binary or a missing text stop the sweep before
+//! anything starts.
+//!
+//! The returned [`BenchReport`] carries the sweep in `sweep`; its top-level run is the knee's
+//! (else the first file that ran), so the usual tables describe the recommended quantization.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::pareto::{self, Objectives, Quality};
+use crate::perplexity::{self, PerplexityOptions, Ppl};
+use crate::progress::Progress;
+use crate::run::{RunConfig, Stop};
+use crate::schema::{BenchReport, RunReport, RunStatus, SweepPoint, SweepReport};
+use crate::server::{LlamaServer, ServerOptions};
+
+/// What `infermon bench sweep` was asked to do.
+#[derive(Debug, Clone)]
+pub struct SweepConfig {
+    /// GGUF files to compare.
+    pub files: Vec<PathBuf>,
+    /// `llama-server` binary (else `INFERMON_LLAMA_SERVER`, else `PATH`).
+    pub server: Option<PathBuf>,
+    /// `llama-perplexity` binary (else `INFERMON_LLAMA_PERPLEXITY`, else `PATH`; when none is
+    /// found perplexity is skipped with a note).
+    pub perplexity: Option<PathBuf>,
+    /// Text to measure perplexity on; `None`: no perplexity.
+    pub text: Option<PathBuf>,
+    /// Context size of the perplexity run (`-c`; default 512, llama.cpp's).
+    pub ctx: Option<u32>,
+    /// Score only the first N chunks of the text (`--chunks`).
+    pub ppl_chunks: Option<u32>,
+    /// Batch size of the perplexity run (`-b`).
+    pub ppl_batch: Option<u32>,
+    /// Context size of the server (`-c`); `None`: 4096.
+    pub server_ctx: Option<u32>,
+    /// CPU threads of the server and of the perplexity run (`-t`); `None`: every CPU.
+    pub threads: Option<u32>,
+    /// Extra arguments for every server (`-ngl 99`, …).
+    pub server_args: Vec<String>,
+    /// How long a server may take to answer `/health`.
+    pub ready_timeout: Duration,
+    /// Where the servers' logs go (`<file stem>.server.log`); `None`: a directory under the
+    /// system's temporary directory.
+    pub log_dir: Option<PathBuf>,
+    /// The load profile for every file; its `url` is replaced by each server's.
+    pub run: RunConfig,
+}
+
+impl SweepConfig {
+    /// A sweep of `files` with `run`, every other setting at its default.
+    pub fn new(files: Vec<PathBuf>, run: RunConfig) -> Self {
+        SweepConfig {
+            files,
+            server: None,
+            perplexity: None,
+            text: None,
+            ctx: None,
+            ppl_chunks: None,
+            ppl_batch: None,
+            server_ctx: None,
+            threads: None,
+            server_args: Vec::new(),
+            ready_timeout: Duration::from_secs(300),
+            log_dir: None,
+            run,
+        }
+    }
+
+    fn threads(&self) -> u32 {
+        self.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| u32::try_from(n.get()).unwrap_or(1))
+                .unwrap_or(1)
+        })
+    }
+}
+
+/// What the header says about one file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelFacts {
+    /// Quantization: the name of `general.file_type` (`Q4_K_M`), else the type holding most
+    /// weight bytes, with ` (guessed)`.
+    pub quant: String,
+    /// File size, bytes.
+    pub size_bytes: u64,
+    /// 8 × tensor bytes ÷ parameters (`None` for a file without tensors).
+    pub bits_per_weight: Option<f64>,
+    /// Parameters (elements of every tensor).
+    pub parameters: u64,
+}
+
+/// llama.cpp's `llama_ftype` names (`include/llama.h`), by value.
+const FILE_TYPES: &[(u64, &str)] = &[
+    (0, "F32"),
+    (1, "F16"),
+    (2, "Q4_0"),
+    (3, "Q4_1"),
+    (7, "Q8_0"),
+    (8, "Q5_0"),
+    (9, "Q5_1"),
+    (10, "Q2_K"),
+    (11, "Q3_K_S"),
+    (12, "Q3_K_M"),
+    (13, "Q3_K_L"),
+    (14, "Q4_K_S"),
+    (15, "Q4_K_M"),
+    (16, "Q5_K_S"),
+    (17, "Q5_K_M"),
+    (18, "Q6_K"),
+    (19, "IQ2_XXS"),
+    (20, "IQ2_XS"),
+    (21, "Q2_K_S"),
+    (22, "IQ3_XS"),
+    (23, "IQ3_XXS"),
+    (24, "IQ1_S"),
+    (25, "IQ4_NL"),
+    (26, "IQ3_S"),
+    (27, "IQ3_M"),
+    (28, "IQ2_S"),
+    (29, "IQ2_M"),
+    (30, "IQ4_XS"),
+    (31, "IQ1_M"),
+    (32, "BF16"),
+    (36, "TQ1_0"),
+    (37, "TQ2_0"),
+    (38, "MXFP4_MOE"),
+    (39, "NVFP4"),
+    (40, "Q1_0"),
+    (41, "Q2_0"),
+];
+
+/// The name of a `general.file_type` value.
+pub fn file_type_name(id: u64) -> Option<&'static str> {
+    FILE_TYPES.iter().find(|(i, _)| *i == id).map(|(_, n)| *n)
+}
+
+/// Reads what the sweep needs from a GGUF header.
+///
+/// # Errors
+///
+/// Names the file when it cannot be read or its header is not GGUF.
+pub fn model_facts(path: &Path) -> Result<ModelFacts, String> {
+    let f = infermon_gguf::read_path(path).map_err(|e| e.to_string())?;
+    facts_of(&f).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn facts_of(f: &infermon_gguf::GgufFile) -> Result<ModelFacts, String> {
+    let mut parameters = 0u64;
+    let mut by_type: Vec<(&'static str, u64)> = Vec::new();
+    for t in &f.tensors {
+        let n = t
+            .n_elements()
+            .map_err(|e| format!("tensor \"{}\": {e}", t.name))?;
+        let bytes = t
+            .n_bytes()
+            .map_err(|e| format!("tensor \"{}\": {e}", t.name))?;
+        parameters = parameters.saturating_add(n);
+        if t.dims.len() >= 2 {
+            let name = t.ggml_type.name();
+            match by_type.iter_mut().find(|(n, _)| *n == name) {
+                Some(e) => e.1 += bytes,
+                None => by_type.push((name, bytes)),
+            }
+        }
+    }
+    let tensor_bytes = f.tensor_bytes().map_err(|e| e.to_string())?;
+    let quant = match f.get_u64("general.file_type") {
+        Some(id) => file_type_name(id).map_or_else(|| format!("file_type {id}"), str::to_string),
+        None => by_type.iter().max_by_key(|(_, b)| *b).map_or_else(
+            || "unknown".to_string(),
+            |(n, _)| format!("{} (guessed)", n.to_ascii_uppercase()),
+        ),
+    };
+    Ok(ModelFacts {
+        quant,
+        size_bytes: f.file_size.unwrap_or(tensor_bytes),
+        bits_per_weight: (parameters > 0).then(|| 8.0 * tensor_bytes as f64 / parameters as f64),
+        parameters,
+    })
+}
+
+/// What the load run measured on one file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measured {
+    /// Output tokens per second over the run.
+    pub tokens_per_second: f64,
+    /// Mean time per output token after the first, ms.
+    pub tpot_ms: Option<f64>,
+    /// The whole run.
+    pub run: RunReport,
+}
+
+/// Serves a model and runs the load profile on it.
+pub trait Measure {
+    /// Measures `model`; `log` is where a started server should log.
+    fn measure(
+        &self,
+        model: &Path,
+        log: &Path,
+    ) -> impl Future<Output = Result<Measured, String>> + Send;
+}
+
+/// Scores a model's quality.
+pub trait Score {
+    /// Perplexity of `model`.
+    fn perplexity(&self, model: &Path) -> impl Future<Output = Result<Ppl, String>> + Send;
+}
+
+/// [`Measure`] with a real llama-server and [`crate::run()`].
+pub struct ServerRun<'a> {
+    /// How to start the server.
+    pub server: ServerOptions,
+    /// The profile (its `url` is replaced).
+    pub run: &'a RunConfig,
+    /// Told about the run.
+    pub progress: &'a dyn Progress,
+}
+
+impl Measure for ServerRun<'_> {
+    async fn measure(&self, model: &Path, log: &Path) -> Result<Measured, String> {
+        let server = LlamaServer::start(model, &self.server, log).await?;
+        let result = measure_url(self.run, server.url(), Some(model), self.progress).await;
+        server.stop();
+        result.map_err(|e| format!("{}: {e}", model.display()))
+    }
+}
+
+/// Runs `run` against `url` (serving `model`, when known) and takes its speed.
+///
+/// # Errors
+///
+/// When no request completed (with the first error the run saw).
+pub async fn measure_url(
+    run: &RunConfig,
+    url: &str,
+    model: Option<&Path>,
+    progress: &dyn Progress,
+) -> Result<Measured, String> {
+    let mut cfg = run.clone();
+    cfg.url = url.to_string();
+    if let Some(m) = model {
+        cfg.hardware.model_file = Some(m.to_path_buf());
+        cfg.hardware.model_size_bytes = None;
+    }
+    let report = crate::run(&cfg, progress).await;
+    let t = &report.totals;
+    match t
+        .output_tokens_per_second
+        .filter(|v| v.is_finite() && *v > 0.0)
+    {
+        Some(tps) => Ok(Measured {
+            tokens_per_second: tps,
+            tpot_ms: t.tpot_ms.as_ref().map(|s| s.mean),
+            run: report,
+        }),
+        None => {
+            let why = report
+                .aborted
+                .clone()
+                .or_else(|| t.errors.first().map(|e| e.message.clone()))
+                .unwrap_or_else(|| "no tokens were generated".to_string());
+            Err(format!(
+                "{} of {} requests completed: {why}",
+                t.requests_completed, t.requests_sent
+            ))
+        }
+    }
+}
+
+/// [`Score`] with llama-perplexity.
+pub struct LlamaPerplexity(pub PerplexityOptions);
+
+impl Score for LlamaPerplexity {
+    fn perplexity(&self, model: &Path) -> impl Future<Output = Result<Ppl, String>> + Send {
+        perplexity::measure(model, &self.0)
+    }
+}
+
+/// One file's outcome, before the front is known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileResult {
+    /// The file as given.
+    pub file: PathBuf,
+    /// Its header.
+    pub facts: ModelFacts,
+    /// The load run, or why it failed.
+    pub measured: Result<Measured, String>,
+    /// The perplexity, why it failed, or `None` when not asked for.
+    pub ppl: Option<Result<Ppl, String>>,
+}
+
+/// Measures every file in turn (see the module docs); never stops at a failing file, only
+/// at `stop` (the files not reached are left out).
+pub async fn measure_files<M: Measure, S: Score>(
+    files: &[(PathBuf, ModelFacts)],
+    measure: &M,
+    score: Option<&S>,
+    log_dir: &Path,
+    stop: &Stop,
+    progress: &dyn Progress,
+) -> Vec<FileResult> {
+    let mut out = Vec::with_capacity(files.len());
+    for (i, (file, facts)) in files.iter().enumerate() {
+        if stop.is_set() {
+            progress.note(&format!(
+                "interrupted: {} of {} files not measured",
+                files.len() - i,
+                files.len()
+            ));
+            break;
+        }
+        let name = format!(
+            "[{}/{}] {} ({})",
+            i + 1,
+            files.len(),
+            file.display(),
+            facts.quant
+        );
+        progress.note(&format!("{name}: serving and running the profile"));
+        let log = log_dir.join(log_name(file, i));
+        let measured = measure.measure(file, &log).await;
+        if let Err(e) = &measured {
+            progress.note(&format!("{name}: run failed: {e}"));
+        }
+        let ppl = match score {
+            Some(s) => {
+                progress.note(&format!("{name}: perplexity"));
+                // Dropping the run on a stop kills llama-perplexity.
+                let mut stop = stop.clone();
+                let p = tokio::select! {
+                    p = s.perplexity(file) => p,
+                    () = stop.wait() => Err("interrupted".to_string()),
+                };
+                match &p {
+                    Ok(p) => progress.note(&format!(
+                        "{name}: perplexity {:.4} ± {:.4} over {} chunks",
+                        p.value, p.stderr, p.chunks
+                    )),
+                    Err(e) => progress.note(&format!("{name}: perplexity failed: {e}")),
+                }
+                Some(p)
+            }
+            None => None,
+        };
+        out.push(FileResult {
+            file: file.clone(),
+            facts: facts.clone(),
+            measured,
+            ppl,
+        });
+    }
+    out
+}
+
+fn log_name(file: &Path, i: usize) -> String {
+    let stem = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".to_string());
+    format!("{:02}-{stem}.server.log", i + 1)
+}
+
+/// The sweep report of measured files: one point each, front and knee marked, errors in
+/// the notes.
+pub fn sweep_report(results: &[FileResult]) -> SweepReport {
+    let objectives: Vec<Objectives> = results
+        .iter()
+        .map(|r| Objectives {
+            tokens_per_second: r.measured.as_ref().ok().map(|m| m.tokens_per_second),
+            perplexity: r
+                .ppl
+                .as_ref()
+                .and_then(|p| p.as_ref().ok())
+                .map(|p| p.value),
+            size_bytes: r.facts.size_bytes,
+        })
+        .collect();
+    let front = pareto::analyse(&objectives);
+    let mut notes = Vec::new();
+    let points = results
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let label = format!("{} ({})", r.file.display(), r.facts.quant);
+            if let Err(e) = &r.measured {
+                notes.push(format!("{label}: not measured: {e}"));
+            }
+            if let Some(Err(e)) = &r.ppl {
+                notes.push(format!("{label}: no perplexity: {e}"));
+            }
+            let m = r.measured.as_ref().ok();
+            let ppl = r.ppl.as_ref().and_then(|p| p.as_ref().ok());
+            SweepPoint {
+                file: r.file.display().to_string(),
+                quant: r.facts.quant.clone(),
+                size_bytes: r.facts.size_bytes,
+                bits_per_weight: r.facts.bits_per_weight.unwrap_or(0.0),
+                tokens_per_second: m.map_or(0.0, |m| m.tokens_per_second),
+                tpot_ms: m.and_then(|m| m.tpot_ms).unwrap_or(0.0),
+                perplexity: ppl.map(|p| p.value),
+                on_front: front.on_front[i],
+                knee: front.knee == Some(i),
+            }
+        })
+        .collect();
+    notes.push(match front.quality {
+        Quality::Perplexity => {
+            "Front: no other file is at least as fast, as accurate (perplexity) \
+             and as small, and better on one. Knee: the front point farthest beyond the line from \
+             the fastest to the most accurate front point, on the plane of tokens/s ÷ fastest \
+             and lowest perplexity ÷ perplexity (closest to the ideal (1, 1) when no point is \
+             beyond the line)."
+                .to_string()
+        }
+        Quality::Size => "No perplexity was measured: the front is over tokens/s and size, and \
+             the knee trades tokens/s against size (smallest size ÷ size) the same way."
+            .to_string(),
+    });
+    SweepReport { points, notes }
+}
+
+/// Runs the sweep with a real llama-server, [`crate::run()`] and llama-perplexity.
+///
+/// # Errors
+///
+/// Before anything starts: no files, a file that is missing or not GGUF, no llama-server,
+/// or a `text` that is not a file. Failures of single files are in the report instead.
+pub async fn run_sweep(cfg: &SweepConfig, progress: &dyn Progress) -> Result<BenchReport, String> {
+    if cfg.files.is_empty() {
+        return Err("no model files to sweep: give one or more GGUF files".to_string());
+    }
+    let mut files = Vec::with_capacity(cfg.files.len());
+    for f in &cfg.files {
+        if !f.is_file() {
+            return Err(format!("model file {} does not exist", f.display()));
+        }
+        files.push((f.clone(), model_facts(f)?));
+    }
+    let threads = cfg.threads();
+    let server = ServerOptions {
+        binary: Some(perplexity::find_tool(
+            cfg.server.as_deref(),
+            crate::server::ENV_BINARY,
+            "llama-server",
+        )?),
+        ctx: cfg.server_ctx.unwrap_or(4096),
+        threads,
+        extra_args: cfg.server_args.clone(),
+        ready_timeout: cfg.ready_timeout,
+    };
+    let mut skipped = None;
+    let score = match &cfg.text {
+        None => {
+            skipped = Some("no text given (--text): perplexity not measured".to_string());
+            None
+        }
+        Some(text) if !text.is_file() => {
+            return Err(format!("perplexity text {} is not a file", text.display()));
+        }
+        Some(text) => match perplexity::find_tool(
+            cfg.perplexity.as_deref(),
+            perplexity::ENV_BINARY,
+            "llama-perplexity",
+        ) {
+            Ok(bin) => Some(LlamaPerplexity(PerplexityOptions {
+                binary: Some(bin),
+                text: text.clone(),
+                ctx: cfg.ctx.unwrap_or(512),
+                batch: cfg.ppl_batch,
+                chunks: cfg.ppl_chunks,
+                threads,
+                extra_args: Vec::new(),
+            })),
+            Err(e) => {
+                skipped = Some(format!("perplexity not measured: {e}"));
+                None
+            }
+        },
+    };
+    if let Some(s) = &skipped {
+        progress.note(s);
+    }
+    let log_dir = cfg.log_dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("infermon-sweep-{}", std::process::id()))
+    });
+    let measure = ServerRun {
+        server,
+        run: &cfg.run,
+        progress,
+    };
+    let results = measure_files(
+        &files,
+        &measure,
+        score.as_ref(),
+        &log_dir,
+        &cfg.run.stop,
+        progress,
+    )
+    .await;
+    let mut sweep = sweep_report(&results);
+    if results.len() < files.len() {
+        sweep.notes.push(format!(
+            "Interrupted: {} of {} files measured",
+            results.len(),
+            files.len()
+        ));
+    }
+    if let Some(s) = skipped {
+        sweep.notes.insert(0, s);
+    }
+    sweep
+        .notes
+        .push(format!("Server logs: {}", log_dir.display()));
+    Ok(BenchReport::new(
+        top_run(&results, &sweep, files.len()),
+        Some(sweep),
+    ))
+}
+
+/// The knee's run (else the first that ran), `partial` when any file failed.
+fn top_run(results: &[FileResult], sweep: &SweepReport, planned: usize) -> RunReport {
+    let knee = sweep.points.iter().position(|p| p.knee);
+    let pick = knee
+        .and_then(|k| results[k].measured.as_ref().ok())
+        .or_else(|| results.iter().find_map(|r| r.measured.as_ref().ok()));
+    let mut run = pick.map(|m| m.run.clone()).unwrap_or_default();
+    let failed = results
+        .iter()
+        .filter(|r| r.measured.is_err() || matches!(r.ppl, Some(Err(_))))
+        .count();
+    if pick.is_none() {
+        run.aborted = Some("no file of the sweep could be measured".to_string());
+    }
+    if failed > 0 || pick.is_none() || results.len() < planned {
+        run.status = RunStatus::Partial;
+    }
+    run
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::progress::Silent;
+    use infermon_gguf::writer::GgufBuilder;
+    use infermon_gguf::GgmlType;
+
+    #[test]
+    fn facts_from_file_type_and_tensor_bytes() {
+        let bytes = GgufBuilder::new(3)
+            .kv("general.architecture", "llama")
+            .kv("general.file_type", 2u32)
+            .tensor("blk.0.ffn_up.weight", &[64, 32], GgmlType::Q4_0)
+            .tensor("blk.0.norm.weight", &[64], GgmlType::F32)
+            .build();
+        let f = infermon_gguf::parse(&bytes).unwrap();
+        let facts = facts_of(&f).unwrap();
+        assert_eq!(facts.quant, "Q4_0");
+        // 2048 Q4_0 weights = 64 blocks × 18 bytes = 1152; 64 F32 = 256. 8 × 1408 / 2112.
+        assert_eq!(facts.parameters, 2112);
+        let bpw = facts.bits_per_weight.unwrap();
+        assert!((bpw - 8.0 * 1408.0 / 2112.0).abs() < 1e-12, "{bpw}");
+        assert_eq!(facts.size_bytes, bytes.len() as u64);
+    }
+
+    #[test]
+    fn quant_is_guessed_without_file_type() {
+        let bytes = GgufBuilder::new(3)
+            .tensor("a.weight", &[64, 64], GgmlType::Q8_0)
+            .tensor("b.weight", &[64, 8], GgmlType::F16)
+            .build();
+        let facts = facts_of(&infermon_gguf::parse(&bytes).unwrap()).unwrap();
+        assert_eq!(facts.quant, "Q8_0 (guessed)");
+        let bytes = GgufBuilder::new(3).kv("general.file_type", 99u32).build();
+        let facts = facts_of(&infermon_gguf::parse(&bytes).unwrap()).unwrap();
+        assert_eq!(
+            (facts.quant.as_str(), facts.bits_per_weight),
+            ("file_type 99", None)
+        );
+    }
+
+    #[test]
+    fn file_type_names_follow_llama_h() {
+        assert_eq!(file_type_name(3), Some("Q4_1"));
+        assert_eq!(file_type_name(15), Some("Q4_K_M"));
+        assert_eq!(file_type_name(4), None); // removed Q4_1_SOME_F16
+    }
+
+    #[test]
+    fn missing_file_is_named() {
+        let e = model_facts(Path::new("/nonexistent/Q2_K.gguf")).unwrap_err();
+        assert!(e.contains("/nonexistent/Q2_K.gguf"), "{e}");
+    }
+
+    /// Speeds and perplexities by file name; a name containing "broken" fails to serve,
+    /// one containing "noppl" fails perplexity.
+    struct Fake;
+
+    fn table(model: &Path) -> (f64, f64) {
+        let n = model.file_name().unwrap().to_string_lossy().into_owned();
+        match n.split('.').next().unwrap() {
+            "q8" => (40.0, 10.0),
+            "q4" => (70.0, 11.0),
+            "q3" => (75.0, 16.0),
+            _ => (50.0, 12.0),
+        }
+    }
+
+    impl Measure for Fake {
+        fn measure(
+            &self,
+            model: &Path,
+            log: &Path,
+        ) -> impl Future<Output = Result<Measured, String>> + Send {
+            let model = model.to_path_buf();
+            let log = log.to_path_buf();
+            async move {
+                assert!(log.to_string_lossy().ends_with(".server.log"));
+                if model.to_string_lossy().contains("broken") {
+                    return Err(format!("llama-server for {} exited", model.display()));
+                }
+                Ok(Measured {
+                    tokens_per_second: table(&model).0,
+                    tpot_ms: Some(1000.0 / table(&model).0),
+                    run: RunReport::default(),
+                })
+            }
+        }
+    }
+
+    impl Score for Fake {
+        fn perplexity(&self, model: &Path) -> impl Future<Output = Result<Ppl, String>> + Send {
+            let model = model.to_path_buf();
+            async move {
+                if model.to_string_lossy().contains("noppl") {
+                    return Err("the text is too short".to_string());
+                }
+                Ok(Ppl {
+                    value: table(&model).1,
+                    stderr: 0.5,
+                    chunks: 8,
+                })
+            }
+        }
+    }
+
+    fn facts(quant: &str, size: u64) -> ModelFacts {
+        ModelFacts {
+            quant: quant.to_string(),
+            size_bytes: size,
+            bits_per_weight: Some(size as f64 / 10.0),
+            parameters: 80,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_file_does_not_stop_the_sweep() {
+        let files = vec![
+            (PathBuf::from("q8.gguf"), facts("Q8_0", 85)),
+            (PathBuf::from("broken.gguf"), facts("Q5_1", 60)),
+            (PathBuf::from("q4.gguf"), facts("Q4_0", 45)),
+            (PathBuf::from("q3.noppl.gguf"), facts("Q3_K_S", 40)),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let stop = Stop::default();
+        let results = measure_files(&files, &Fake, Some(&Fake), dir.path(), &stop, &Silent).await;
+        assert_eq!(results.len(), 4);
+        let sweep = sweep_report(&results);
+        let p = &sweep.points;
+        assert_eq!(p[1].tokens_per_second, 0.0);
+        assert_eq!(p[1].perplexity, Some(12.0)); // perplexity still measured
+        assert_eq!(p[3].perplexity, None);
+        // Eligible: q8 (40, 10) and q4 (70, 11); neither dominates → both on the front.
+        // Ratios: q8 (0.571, 1), q4 (1, 0.909): distance to (1, 1) 0.429 vs 0.091 → q4.
+        let front: Vec<bool> = p.iter().map(|p| p.on_front).collect();
+        assert_eq!(front, vec![true, false, true, false]);
+        let knees: Vec<bool> = p.iter().map(|p| p.knee).collect();
+        assert_eq!(knees, vec![false, false, true, false]);
+        let notes = sweep.notes.join("\n");
+        assert!(
+            notes.contains("broken.gguf (Q5_1): not measured"),
+            "{notes}"
+        );
+        assert!(
+            notes.contains("q3.noppl.gguf (Q3_K_S): no perplexity"),
+            "{notes}"
+        );
+        let run = top_run(&results, &sweep, 4);
+        assert_eq!(run.status, RunStatus::Partial);
+    }
+
+    #[tokio::test]
+    async fn without_a_scorer_there_is_no_perplexity() {
+        let files = vec![
+            (PathBuf::from("q8.gguf"), facts("Q8_0", 85)),
+            (PathBuf::from("q4.gguf"), facts("Q4_0", 45)),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let stop = Stop::default();
+        let results = measure_files(&files, &Fake, None::<&Fake>, dir.path(), &stop, &Silent).await;
+        let sweep = sweep_report(&results);
+        assert!(sweep.points.iter().all(|p| p.perplexity.is_none()));
+        // q4 is faster and smaller: it dominates q8 and is the knee.
+        assert_eq!(
+            sweep
+                .points
+                .iter()
+                .map(|p| (p.on_front, p.knee))
+                .collect::<Vec<_>>(),
+            vec![(false, false), (true, true)]
+        );
+        assert!(sweep.notes.iter().any(|n| n.contains("No perplexity")));
+        assert_eq!(top_run(&results, &sweep, 2).status, RunStatus::Complete);
+        assert_eq!(top_run(&results, &sweep, 3).status, RunStatus::Partial);
+    }
+
+    fn quick_run(url: &str) -> RunConfig {
+        let mut run = RunConfig::new(url);
+        run.requests = 3;
+        run.warmup = 0;
+        run.max_tokens = 8;
+        run.hardware.enabled = false;
+        run.timeout = Duration::from_secs(5);
+        run
+    }
+
+    #[tokio::test]
+    async fn measure_url_takes_speed_from_the_run() {
+        let mock = infermon_mockllm::spawn(infermon_mockllm::MockConfig {
+            itl: Duration::from_millis(2),
+            ..infermon_mockllm::MockConfig::default()
+        })
+        .await
+        .unwrap();
+        let m = measure_url(&quick_run("http://127.0.0.1:1"), &mock.url(), None, &Silent)
+            .await
+            .unwrap();
+        assert!(m.tokens_per_second > 0.0, "{m:?}");
+        assert!(m.tpot_ms.unwrap() >= 1.0, "{m:?}");
+        assert_eq!(m.run.totals.requests_completed, 3);
+        assert_eq!(m.run.target.url, mock.url());
+        mock.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn measure_url_fails_when_nothing_completes() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        let e = measure_url(&quick_run(&url), &url, None, &Silent)
+            .await
+            .unwrap_err();
+        assert!(e.contains("requests completed"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn run_sweep_refuses_missing_files_before_starting() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = SweepConfig::new(
+            vec![dir.path().join("Q9_9.gguf")],
+            RunConfig::new("http://127.0.0.1:1"),
+        );
+        let e = run_sweep(&cfg, &Silent).await.unwrap_err();
+        assert!(
+            e.contains("Q9_9.gguf") && e.contains("does not exist"),
+            "{e}"
+        );
+        let cfg = SweepConfig::new(vec![], RunConfig::new("http://127.0.0.1:1"));
+        assert!(run_sweep(&cfg, &Silent).await.is_err());
+    }
+}
