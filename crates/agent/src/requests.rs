@@ -18,7 +18,7 @@ pub type HistogramKey = (String, String, &'static str);
 
 #[derive(Default)]
 struct Inner {
-    recent: VecDeque<RequestRecord>,
+    recent: VecDeque<Arc<RequestRecord>>,
     histograms: BTreeMap<HistogramKey, RequestHistograms>,
     pending: Vec<RequestRecord>,
     recorded: u64,
@@ -54,7 +54,7 @@ impl RequestLog {
             .entry((r.upstream.clone(), r.model.clone(), r.api.operation()))
             .or_default()
             .observe(&r);
-        g.recent.push_back(r.clone());
+        g.recent.push_back(Arc::new(r.clone()));
         if g.recent.len() > RECENT_CAP {
             g.recent.pop_front();
             g.dropped_from_window += 1;
@@ -65,16 +65,32 @@ impl RequestLog {
         }
     }
 
-    /// Per-model figures over the window ending at `now_ms`.
+    /// Per-model figures over the window ending at `now_ms`. The lock is held only to drop
+    /// expired records and take pointers to the rest; the aggregation (sorting every gap of
+    /// the window) runs outside it, off the async workers, so finishing requests never wait
+    /// on it.
     pub fn stats(&self, now_ms: i64) -> Vec<RequestStats> {
-        let Ok(mut g) = self.inner.lock() else {
-            return Vec::new();
+        let kept: Vec<Arc<RequestRecord>> = {
+            let Ok(mut g) = self.inner.lock() else {
+                return Vec::new();
+            };
+            let cut = now_ms - self.window.as_millis() as i64;
+            while g.recent.front().is_some_and(|r| r.ts_unix_ms < cut) {
+                g.recent.pop_front();
+            }
+            g.recent.iter().cloned().collect()
         };
-        let cut = now_ms - self.window.as_millis() as i64;
-        while g.recent.front().is_some_and(|r| r.ts_unix_ms < cut) {
-            g.recent.pop_front();
+        let run = || {
+            aggregate(
+                kept.iter().map(|r| &**r),
+                self.window.as_secs_f64(),
+                &self.slo,
+            )
+        };
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),
+            _ => run(),
         }
-        aggregate(g.recent.iter(), self.window.as_secs_f64(), &self.slo)
     }
 
     /// Cumulative histograms since the agent started, per (upstream, model, operation).
@@ -101,7 +117,7 @@ impl RequestLog {
             .filter(|r| q.model.as_ref().is_none_or(|m| *m == r.model))
             .filter(|r| q.since_ms.is_none_or(|s| r.ts_unix_ms >= s))
             .take(q.limit)
-            .cloned()
+            .map(|r| (**r).clone())
             .collect()
     }
 
