@@ -156,6 +156,22 @@ impl Client {
 
     /// Sends one request and measures it; never fails, the record says how it ended.
     pub(crate) async fn send(&self, ready: &Ready) -> RequestRecord {
+        // A pooled keep-alive connection the server closed just as it was reused fails
+        // before any byte of an answer: that one is retried once on a fresh connection, and
+        // the request is timed from the retry (the stale connection is the client pool's
+        // artefact, not the server's latency).
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.send_once(ready, attempt < 2).await {
+                Ok(r) => return r,
+                Err(()) => continue,
+            }
+        }
+    }
+
+    /// One try; `Err(())` when it failed on a stale pooled connection and `may_retry`.
+    async fn send_once(&self, ready: &Ready, may_retry: bool) -> Result<RequestRecord, ()> {
         let ts = now_unix_ms();
         let start = Instant::now();
         let mut meter = Meter::new(self.api, &ready.prepared, start);
@@ -176,7 +192,7 @@ impl Client {
             Ok(r) => r,
             Err(e) => {
                 let end = End::UpstreamFailed(format!("cannot build the request: {e}"));
-                return self.finish(meter, end, Instant::now(), ts, None);
+                return Ok(self.finish(meter, end, Instant::now(), ts, None));
             }
         };
         let timeout = self.timeout;
@@ -185,21 +201,28 @@ impl Client {
             r = self.http.request(req) => r,
             () = &mut deadline => {
                 let end = End::Timeout(format!("no response from {} within {:?}", self.endpoint_text, timeout));
-                return self.finish(meter, end, Instant::now(), ts, None);
+                return Ok(self.finish(meter, end, Instant::now(), ts, None));
             }
         };
         let resp = match resp {
             Ok(r) => r,
             Err(e) => {
                 let unreachable = e.is_connect();
+                let text = chain(&e);
+                if may_retry
+                    && !unreachable
+                    && text.contains("connection closed before message completed")
+                {
+                    return Err(());
+                }
                 let why = if unreachable {
-                    format!("cannot connect to {}: {}", self.endpoint_text, chain(&e))
+                    format!("cannot connect to {}: {text}", self.endpoint_text)
                 } else {
-                    format!("request to {} failed: {}", self.endpoint_text, chain(&e))
+                    format!("request to {} failed: {text}", self.endpoint_text)
                 };
                 let end = End::UpstreamFailed(why);
                 let outcome = unreachable.then_some(Outcome::Unreachable);
-                return self.finish(meter, end, Instant::now(), ts, outcome);
+                return Ok(self.finish(meter, end, Instant::now(), ts, outcome));
             }
         };
         let content_type = resp
@@ -242,7 +265,7 @@ impl Client {
                 }
             }
         };
-        self.finish(meter, end, Instant::now(), ts, None)
+        Ok(self.finish(meter, end, Instant::now(), ts, None))
     }
 
     fn finish(
