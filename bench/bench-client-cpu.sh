@@ -70,11 +70,12 @@ for r in $RATES; do
   ach=$(jget "$WORK/imr$r.json" "round(d['requests_per_second'] or 0,1)")
   ok=$(jget "$WORK/imr$r.json" "d['requests_completed']")
   p99=$(jget "$WORK/imr$r.json" "round(d['ttft_ms']['p99'],2) if d['ttft_ms'] else 'n/a'")
+  lag=$(jget "$WORK/imr$r.json" "round(d['configs'][0]['schedule_lag_ms']['p99'],2) if d['configs'][0].get('schedule_lag_ms') else 'n/a'")
   cpu=$(cpu_of "$WORK/imr$r.time")
   per=$(python3 -c "print(f'{$cpu/$n*1000:.3f}')")
   sus=$(python3 -c "print('yes' if $ach >= 0.95*$r*($n/$r)/($n/$r+0.1) else 'no')")
   [ "$sus" = yes ] && IM_MAX=$r
-  IM_ROWS+="| $r | $n | $ok | $ach | $p99 | $cpu | $per | $sus |"$'\n'
+  IM_ROWS+="| $r | $n | $ok | $ach | $lag | $p99 | $cpu | $per | $sus |"$'\n'
   echo "  rate $r: achieved $ach req/s, TTFT p99 $p99 ms, CPU $cpu s ($per ms/request)" >&2
 done
 
@@ -181,11 +182,13 @@ mkdir -p "$(dirname "$OUT_MD")"
   echo
   echo "## infermon bench at constant open-loop rates"
   echo
-  echo "| rate asked | requests | completed | achieved req/s | TTFT p99 ms | CPU s | CPU ms / request | sustained |"
-  echo "|---|---|---|---|---|---|---|---|"
+  echo "| rate asked | requests | completed | achieved req/s | send lag p99 ms | TTFT p99 ms | CPU s (incl. start-up) | CPU ms / request | sustained |"
+  echo "|---|---|---|---|---|---|---|---|---|"
   printf '%s' "$IM_ROWS"
   echo
-  echo "Highest sustained rate: **$IM_MAX req/s** (of the rates tried; the mock shares the machine)."
+  echo "Highest sustained rate: **$IM_MAX req/s** (of the rates tried; the mock and the client share"
+  echo "the machine). Open-loop runs use up to 4 client threads (more than 32 requests may be in"
+  echo "flight); closed loops of up to 32 use one."
   if [ -n "$GL_ROWS" ]; then
     echo
     echo "## GuideLLM at the same constant rates"

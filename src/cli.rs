@@ -285,7 +285,7 @@ pub struct BenchProfileArgs {
     /// PUE for WES.
     #[arg(long, default_value_t = 1.0)]
     pub pue: f64,
-    /// Client runtime threads (default 1, which sustains well over 1000 requests/s).
+    /// Client runtime threads (default: 1 up to 32 in flight, else up to 4).
     #[arg(long, hide = true)]
     pub client_threads: Option<usize>,
 }

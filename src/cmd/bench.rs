@@ -146,10 +146,29 @@ fn config(url: &str, p: &BenchProfileArgs) -> anyhow::Result<RunConfig> {
     Ok(c)
 }
 
-/// One thread by default: the client then never pays for cross-thread wake-ups (the
-/// hardware sampler has its own thread); `--client-threads N` spreads very high rates.
-fn runtime(threads: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(match threads.unwrap_or(1) {
+/// Runtime threads: `--client-threads`, else one while at most 32 requests are in flight
+/// (streams then arrive one event per wake-up, and a single thread never pays for cross-thread
+/// wake-ups), else up to 4 so that high rates are not held back by the client. The hardware
+/// sampler has a thread of its own either way.
+fn runtime(threads: Option<usize>, cfg: &RunConfig) -> anyhow::Result<tokio::runtime::Runtime> {
+    let in_flight = match &cfg.profile {
+        Profile::Sync => 1,
+        Profile::Concurrency(l) => l.iter().copied().max().unwrap_or(1) as u64,
+        Profile::Rate {
+            max_concurrency, ..
+        } => max_concurrency.map_or(u64::MAX, u64::from),
+    };
+    let n = threads.unwrap_or_else(|| {
+        if in_flight <= 32 {
+            1
+        } else {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .min(4)
+        }
+    });
+    Ok(match n {
         0 | 1 => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?,
@@ -376,7 +395,7 @@ fn run_one(a: BenchRunArgs) -> anyhow::Result<ExitCode> {
         );
     };
     let mut cfg = config(url, &a.profile)?;
-    let rt = runtime(a.profile.client_threads)?;
+    let rt = runtime(a.profile.client_threads, &cfg)?;
     cfg.stop = on_ctrl_c(&rt);
     let bars = Bars::new(a.output.quiet);
     let run = rt.block_on(run_bench(&cfg, &bars));
@@ -424,7 +443,7 @@ fn sweep(s: BenchSweepArgs) -> anyhow::Result<ExitCode> {
     cfg.threads = s.threads;
     cfg.server_args = s.server_args.clone();
     cfg.log_dir = s.log_dir.clone();
-    let rt = runtime(s.profile.client_threads)?;
+    let rt = runtime(s.profile.client_threads, &cfg.run)?;
     cfg.run.stop = on_ctrl_c(&rt);
     let bars = Bars::new(s.output.quiet);
     let result = rt.block_on(run_sweep(&cfg, &bars));

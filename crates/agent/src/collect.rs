@@ -101,6 +101,23 @@ impl Collector {
         }
     }
 
+    /// Looks up the local processes serving the configured engines, so that their memory is
+    /// read with every sample, without adding the other local servers that discovery finds
+    /// (for a run that must poll one engine only, like `infermon bench`). A process is matched
+    /// to an engine when their base URLs are equal. Returns the engines that got a process,
+    /// as (base URL, pid).
+    pub fn attach_local_processes(&mut self) -> Vec<(String, u32)> {
+        let found = discover(&self.root);
+        let mut attached = Vec::new();
+        for e in &mut self.engines {
+            if let Some(d) = found.iter().find(|d| d.url == e.client.base()) {
+                e.process = Some((d.pid, d.args.clone()));
+                attached.push((d.url.clone(), d.pid));
+            }
+        }
+        attached
+    }
+
     /// Reads everything once.
     pub async fn sample(&mut self, interval: Duration) -> RawSample {
         let t0 = Instant::now();

@@ -27,6 +27,8 @@ pub(crate) struct Driven {
     pub start: Instant,
     /// Why it stopped early.
     pub aborted: Option<String>,
+    /// How late requests left against their schedule, ms (open loop only).
+    pub lag_ms: Option<infermon_model::stats::Summary>,
 }
 
 /// Stops a run whose endpoint cannot be reached or never answers.
@@ -125,6 +127,7 @@ pub(crate) async fn drive(
     let mut aborted: Option<String> = stop.is_set().then(|| "interrupted".to_string());
     let start = Instant::now();
     let mut next = 0usize;
+    let mut lags: Vec<f64> = Vec::new();
     loop {
         let can_send = aborted.is_none() && next < n && set.len() < limit;
         let due = schedule.and_then(|s| s.get(next)).map(|d| start + *d);
@@ -133,6 +136,9 @@ pub(crate) async fn drive(
             let reqs = requests.clone();
             let i = next;
             let sent = Instant::now();
+            if let Some(t) = due {
+                lags.push(sent.saturating_duration_since(t).as_secs_f64() * 1000.0);
+            }
             let h = set.spawn(async move {
                 let record = c.send(&reqs[i]).await;
                 (i, Measured { sent, record })
@@ -185,5 +191,6 @@ pub(crate) async fn drive(
         duration,
         start,
         aborted,
+        lag_ms: infermon_model::stats::Summary::of_owned(&mut lags),
     }
 }

@@ -64,8 +64,10 @@ fn engine_of<'a>(s: &'a Snapshot, base: &str) -> Option<&'a EngineFigures> {
 }
 
 impl Hw {
-    /// Collectors for this node and the engine of `kind` at `base`; `discovery` finds local
-    /// engine processes (for their memory). The error names the bad value.
+    /// Collectors for this node and the engine of `kind` at `base`; with `discovery`, the
+    /// local llama-server process serving `base` is looked up once (for its memory). Other
+    /// local servers are left alone: only the endpoint's engine is polled. The error names
+    /// the bad value.
     pub(crate) fn new(
         kind: &str,
         base: &str,
@@ -76,14 +78,14 @@ impl Hw {
         let engine = normalise(base);
         let overrides = Overrides {
             engines: vec![format!("{kind}={engine}")],
-            no_discovery: !discovery,
+            no_discovery: true,
             ..Overrides::default()
         };
         let settings = resolve(RawConfig::default(), &overrides, &|_| None)
             .map_err(|e| format!("hardware sampling: {e}"))?;
         let mut collector = Collector::new(&settings);
         if discovery {
-            collector.refresh_discovery();
+            collector.attach_local_processes();
         }
         Ok(Hw {
             collector: Some(collector),
@@ -349,7 +351,7 @@ pub(crate) fn summarise(
     r.engine_memory_peak_bytes = engines.iter().filter_map(|e| e.memory_resident_bytes).max();
     if r.engine_memory_peak_bytes.is_none() {
         r.unavailable.push(match r.engine_pid {
-            None => format!("engine memory: no local process found serving {engine}"),
+            None => format!("engine memory: no local llama-server process found serving {engine}"),
             Some(p) => format!("engine memory: cannot read pid {p}"),
         });
     }

@@ -505,6 +505,12 @@ pub async fn run(cfg: &RunConfig, progress: &dyn Progress) -> RunReport {
             ),
             _ => None,
         };
+        if let Some(l) = d.lag_ms.filter(|l| l.p99 > 10.0) {
+            progress.note(&format!(
+                "{}: requests left up to {:.0} ms late (p99) against their schedule: the client could not keep this rate (try --client-threads)",
+                p.label, l.p99
+            ));
+        }
         let cr = ConfigReport {
             label: p.label.clone(),
             profile: p.profile.into(),
@@ -513,6 +519,7 @@ pub async fn run(cfg: &RunConfig, progress: &dyn Progress) -> RunReport {
             arrivals: p.arrivals.map(str::to_string),
             started_unix_ms,
             memory_bandwidth: bandwidth(&rep.system, figs.tpot_ms.as_ref()),
+            schedule_lag_ms: d.lag_ms,
             figures: figs,
             hardware,
             requests: d.measured.iter().map(|m| sample(m, d.start)).collect(),

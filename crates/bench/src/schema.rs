@@ -62,6 +62,8 @@
 //!   (each decode step reads the weights once; at concurrency > 1 one step serves the whole
 //!   batch, so this is bytes per decode step × steps per second, with steps/s ≈ 1000 ÷ TPOT;
 //!   the KV cache read is left out, so it is a lower bound), ÷ the device's peak bandwidth.
+//! - `schedule_lag_ms` (rate profile): how late requests left against their arrival times;
+//!   a p99 above a few milliseconds means the client could not keep the pace.
 //! - `requests`: every measured request ([`RequestSample`]), in the order they were sent.
 
 use std::collections::BTreeMap;
@@ -298,6 +300,10 @@ pub struct ConfigReport {
     pub hardware: Option<HwReport>,
     /// Memory-bandwidth utilisation.
     pub memory_bandwidth: Option<Bandwidth>,
+    /// How late the client sent requests against their schedule, ms (rate profile only):
+    /// a p99 above a few ms means the client, not the server, set the pace.
+    #[serde(default)]
+    pub schedule_lag_ms: Option<Summary>,
     /// Every measured request.
     pub requests: Vec<RequestSample>,
 }

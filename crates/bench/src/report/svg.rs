@@ -148,6 +148,19 @@ pub(crate) fn render(c: &Chart) -> String {
     if y1 <= y0 {
         y1 = y0 + 1.0;
     }
+    // Room at the edges, so that points and their labels are not cut.
+    let pad = (x1 - x0) * 0.06;
+    x0 = if x0 >= 0.0 {
+        (x0 - pad).max(0.0)
+    } else {
+        x0 - pad
+    };
+    x1 += pad * 1.5;
+    if !c.y_from_zero {
+        let pad = (y1 - y0) * 0.05;
+        y0 -= pad;
+        y1 += pad;
+    }
     let ys_step = step(y1 - y0, 5.0);
     y0 = (y0 / ys_step).floor() * ys_step;
     y1 = (y1 / ys_step).ceil() * ys_step;
@@ -229,7 +242,9 @@ pub(crate) fn render(c: &Chart) -> String {
             }
             _ => {}
         }
-        if ser.mark != Mark::Bars {
+        // A long line (a CDF of many requests) is drawn without a marker per point.
+        let markers = ser.mark == Mark::Points || (ser.mark == Mark::Line && pts.len() <= 40);
+        if markers {
             let r = if ser.emphasis { 6.0 } else { 3.5 };
             for (k, (x, y)) in pts.iter().enumerate() {
                 let _ = write!(
