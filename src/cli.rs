@@ -186,12 +186,13 @@ pub struct BenchArgs {
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
     /// Run a benchmark (the default: `infermon bench --url URL ...` is the same).
-    Run(BenchRunArgs),
+    Run(Box<BenchRunArgs>),
     /// Compare two JSON reports; exit status 3 when B regressed against A.
     Compare(BenchCompareArgs),
-    /// Benchmark several GGUF quantizations of a model (llama-server per file, optional
-    /// perplexity) and find the Pareto front and its knee.
-    Sweep(BenchSweepArgs),
+    /// Benchmark several quantizations of a model — GGUF files (llama-server per file) or
+    /// the models a running llama-swap/Ollama offers — with optional perplexity, and find
+    /// the Pareto front and its knee.
+    Sweep(Box<BenchSweepArgs>),
 }
 
 /// `infermon bench [run]`
@@ -325,9 +326,21 @@ pub struct BenchCompareArgs {
 /// `infermon bench sweep`
 #[derive(Args, Debug)]
 pub struct BenchSweepArgs {
-    /// GGUF files: quantizations of one model.
-    #[arg(required = true)]
+    /// GGUF files: quantizations of one model (infermon starts a llama-server on each).
+    #[arg(required_unless_present = "models", conflicts_with = "models")]
     pub files: Vec<PathBuf>,
+    /// Instead of files: a running server offering the models by name (llama-swap, Ollama or
+    /// any OpenAI-compatible router), e.g. http://127.0.0.1:8080.
+    #[arg(long, requires = "models")]
+    pub url: Option<String>,
+    /// Models of --url to sweep, in order: names, patterns ('qwen2.5-7b-*'), or NAME=FILE.gguf
+    /// (the file the server loads, for its header and perplexity).
+    #[arg(long, value_delimiter = ',', requires = "url")]
+    pub models: Vec<String>,
+    /// Leave the models the sweep loaded loaded (default: unload each after its turn;
+    /// models loaded before the sweep are never unloaded).
+    #[arg(long)]
+    pub keep_loaded: bool,
     /// llama-server binary (default: INFERMON_LLAMA_SERVER, else PATH).
     #[arg(long)]
     pub server: Option<PathBuf>,

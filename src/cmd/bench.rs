@@ -24,9 +24,9 @@ use crate::cli::{
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         None => run_one(args.run),
-        Some(BenchCommand::Run(r)) => run_one(r),
+        Some(BenchCommand::Run(r)) => run_one(*r),
         Some(BenchCommand::Compare(c)) => compare_cmd(c),
-        Some(BenchCommand::Sweep(s)) => sweep(s),
+        Some(BenchCommand::Sweep(s)) => sweep(*s),
     }
 }
 
@@ -431,9 +431,11 @@ fn compare_cmd(c: BenchCompareArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn sweep(s: BenchSweepArgs) -> anyhow::Result<ExitCode> {
-    // The URL is replaced by each server's.
-    let run_cfg = config("http://127.0.0.1:0", &s.profile)?;
+    // File sweeps: the URL is replaced by each server's.
+    let run_cfg = config(s.url.as_deref().unwrap_or("http://127.0.0.1:0"), &s.profile)?;
     let mut cfg = SweepConfig::new(s.files.clone(), run_cfg);
+    cfg.models = infermon_bench::served::parse_specs(&s.models).map_err(anyhow::Error::msg)?;
+    cfg.unload = !s.keep_loaded;
     cfg.server = s.server.clone();
     cfg.perplexity = s.perplexity.clone();
     cfg.text = s.text.clone();

@@ -115,34 +115,57 @@ impl Client {
 
     /// GETs `url`: the status and body, or why there is none (10 s at most).
     pub(crate) async fn get(&self, url: &str) -> Result<(u16, Bytes), String> {
+        tokio::time::timeout(Duration::from_secs(10), self.call(Method::GET, url, None))
+            .await
+            .map_err(|_| format!("GET {url}: no answer within 10 s"))?
+    }
+
+    /// POSTs a JSON body to `url` (an API call of the benchmark, not a measured request):
+    /// the status and body, or why there is none (`limit` at most).
+    pub(crate) async fn post_json(
+        &self,
+        url: &str,
+        body: &serde_json::Value,
+        limit: Duration,
+    ) -> Result<(u16, Bytes), String> {
+        let body = Bytes::from(body.to_string());
+        tokio::time::timeout(limit, self.call(Method::POST, url, Some(body)))
+            .await
+            .map_err(|_| format!("POST {url}: no answer within {} s", limit.as_secs_f64()))?
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<Bytes>,
+    ) -> Result<(u16, Bytes), String> {
         let uri: Uri = url
             .parse()
             .map_err(|e| format!("\"{url}\" is not a URL: {e}"))?;
-        let mut req = Request::get(uri);
+        let mut req = Request::builder().method(method.clone()).uri(uri);
         for (k, v) in self.headers.iter() {
             req = req.header(k, v);
         }
+        if body.is_some() {
+            req = req.header(CONTENT_TYPE, "application/json");
+        }
         let req = req
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| format!("GET {url}: {e}"))?;
-        let fut = async {
-            let resp = self
-                .http
-                .request(req)
-                .await
-                .map_err(|e| format!("cannot reach \"{url}\": {}", chain(&e)))?;
-            let status = resp.status().as_u16();
-            let body = resp
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| format!("GET {url}: the answer broke off: {e}"))?
-                .to_bytes();
-            Ok((status, body))
-        };
-        tokio::time::timeout(Duration::from_secs(10), fut)
+            .body(Full::new(body.unwrap_or_default()))
+            .map_err(|e| format!("{method} {url}: {e}"))?;
+        let resp = self
+            .http
+            .request(req)
             .await
-            .map_err(|_| format!("GET {url}: no answer within 10 s"))?
+            .map_err(|e| format!("cannot reach \"{url}\": {}", chain(&e)))?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("{method} {url}: the answer broke off: {e}"))?
+            .to_bytes();
+        Ok((status, body))
     }
 
     /// GETs `url` and parses a 2xx answer as JSON; the error says why not.

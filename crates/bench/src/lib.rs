@@ -42,6 +42,7 @@ mod target;
 // Quantization sweep (issue 5 part 3): `sweep.rs`, `server.rs`, `perplexity.rs`, `pareto.rs`.
 pub mod pareto;
 pub mod perplexity;
+pub mod served;
 pub mod server;
 pub mod sweep;
 

@@ -5,7 +5,9 @@
 //! perplexity (lower) and file size (smaller). Only *eligible* points take part: a measured
 //! speed (finite, > 0) and, when any point has a perplexity, a perplexity (finite, > 0); a
 //! point whose run or perplexity failed is never on the front. When no point has a
-//! perplexity, the front is over speed and size alone.
+//! perplexity, the front is over speed and size alone. Size counts only when every eligible
+//! point has one (a model a server offers by name may not say); otherwise it is left out of
+//! the comparison, and with neither perplexity nor sizes the fastest point is the knee.
 //!
 //! **Knee** (the sweet spot). In the speed-vs-quality plane, quality being perplexity (or size
 //! when no point has one), each front point gets two ratios to the best front value:
@@ -26,8 +28,8 @@ pub struct Objectives {
     pub tokens_per_second: Option<f64>,
     /// Perplexity; `None` when not measured.
     pub perplexity: Option<f64>,
-    /// File size, bytes.
-    pub size_bytes: u64,
+    /// File size, bytes (`None` when unknown).
+    pub size_bytes: Option<u64>,
 }
 
 /// The second axis of the knee's plane.
@@ -37,6 +39,8 @@ pub enum Quality {
     Perplexity,
     /// File size (no point had a perplexity).
     Size,
+    /// Nothing but speed (no perplexity, sizes not all known).
+    Speed,
 }
 
 /// The front and its knee, indexed like the input.
@@ -59,24 +63,43 @@ fn positive(v: Option<f64>) -> Option<f64> {
 
 /// Computes the front and the knee (see the module docs).
 pub fn analyse(points: &[Objectives]) -> Front {
-    let quality = if points
+    let with_ppl = points
         .iter()
-        .any(|p| positive(p.tokens_per_second).is_some() && positive(p.perplexity).is_some())
-    {
-        Quality::Perplexity
-    } else {
-        Quality::Size
-    };
-    // (speed, perplexity or 0, size) for eligible points.
-    let eligible: Vec<Option<(f64, f64, f64)>> = points
+        .any(|p| positive(p.tokens_per_second).is_some() && positive(p.perplexity).is_some());
+    // (speed, perplexity or 0) for eligible points.
+    let rated: Vec<Option<(f64, f64)>> = points
         .iter()
         .map(|p| {
             let tps = positive(p.tokens_per_second)?;
-            let ppl = match quality {
-                Quality::Perplexity => positive(p.perplexity)?,
-                Quality::Size => 0.0,
+            let ppl = if with_ppl {
+                positive(p.perplexity)?
+            } else {
+                0.0
             };
-            Some((tps, ppl, p.size_bytes as f64))
+            Some((tps, ppl))
+        })
+        .collect();
+    let sized = rated
+        .iter()
+        .zip(points)
+        .all(|(r, p)| r.is_none() || p.size_bytes.is_some());
+    let quality = match (with_ppl, sized) {
+        (true, _) => Quality::Perplexity,
+        (false, true) => Quality::Size,
+        (false, false) => Quality::Speed,
+    };
+    // (speed, perplexity or 0, size or 0) for eligible points.
+    let eligible: Vec<Option<(f64, f64, f64)>> = rated
+        .iter()
+        .zip(points)
+        .map(|(r, p)| {
+            let (tps, ppl) = (*r)?;
+            let size = if sized {
+                p.size_bytes.unwrap_or(0) as f64
+            } else {
+                0.0
+            };
+            Some((tps, ppl, size))
         })
         .collect();
     let dominates = |a: (f64, f64, f64), b: (f64, f64, f64)| {
@@ -109,6 +132,7 @@ fn knee(
             let cost = match quality {
                 Quality::Perplexity => ppl,
                 Quality::Size => size.max(1.0),
+                Quality::Speed => 1.0,
             };
             Some((i, tps, cost))
         })
@@ -123,7 +147,7 @@ fn knee(
             q: best / cost,
         })
         .collect();
-    let size = |i: usize| points[i].size_bytes;
+    let size = |i: usize| points[i].size_bytes.unwrap_or(u64::MAX);
     // The best candidate by a key compared in order (higher wins, within EPS), then the
     // smaller file, then the earlier point.
     let pick = |key: &dyn Fn(&Ratio) -> [f64; 2]| {
@@ -175,7 +199,7 @@ mod tests {
         Objectives {
             tokens_per_second: Some(tps),
             perplexity: Some(ppl),
-            size_bytes: size,
+            size_bytes: Some(size),
         }
     }
 
@@ -234,17 +258,17 @@ mod tests {
         let failed = Objectives {
             tokens_per_second: None,
             perplexity: Some(1.0),
-            size_bytes: 1,
+            size_bytes: Some(1),
         };
         let no_ppl = Objectives {
             tokens_per_second: Some(100.0),
             perplexity: None,
-            size_bytes: 1,
+            size_bytes: Some(1),
         };
         let zero = Objectives {
             tokens_per_second: Some(0.0),
             perplexity: Some(1.0),
-            size_bytes: 1,
+            size_bytes: Some(1),
         };
         let f = analyse(&[failed, pt(5.0, 5.0, 10), no_ppl, zero]);
         assert_eq!(f.on_front, vec![false, true, false, false]);
@@ -256,7 +280,7 @@ mod tests {
         let np = |tps: f64, size: u64| Objectives {
             tokens_per_second: Some(tps),
             perplexity: None,
-            size_bytes: size,
+            size_bytes: Some(size),
         };
         // (10, 100), (9, 40), (5, 30), (4, 50): the last is dominated by (5, 30).
         // Ratios (s, q = 30/size): (1, 0.3), (0.9, 0.75), (0.5, 1). Line from the first to
@@ -277,6 +301,28 @@ mod tests {
         let f = analyse(&[pt(5.0, 5.0, 10), pt(5.0, 5.0, 10)]);
         assert_eq!(f.on_front, vec![true, true]);
         assert_eq!(f.knee, Some(0));
+    }
+
+    #[test]
+    fn unknown_sizes_leave_size_out() {
+        let p = |tps: f64, ppl: Option<f64>, size: Option<u64>| Objectives {
+            tokens_per_second: Some(tps),
+            perplexity: ppl,
+            size_bytes: size,
+        };
+        // With perplexity: (10, 10, ?) and (8, 9, 5): neither dominates on speed and
+        // perplexity alone, so both stay on the front although one size is unknown.
+        let f = analyse(&[p(10.0, Some(10.0), None), p(8.0, Some(9.0), Some(5))]);
+        assert_eq!(f.on_front, vec![true, true]);
+        // Without perplexity and a size missing: speed alone, the fastest is the knee.
+        let f = analyse(&[
+            p(5.0, None, Some(10)),
+            p(9.0, None, None),
+            p(7.0, None, Some(1)),
+        ]);
+        assert_eq!(f.quality, Quality::Speed);
+        assert_eq!(f.on_front, vec![false, true, false]);
+        assert_eq!(f.knee, Some(1));
     }
 
     #[test]

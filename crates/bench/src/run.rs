@@ -405,15 +405,9 @@ pub async fn run(cfg: &RunConfig, progress: &dyn Progress) -> RunReport {
         Ok(p) => p,
         Err(msg) => return finish(rep, Vec::new(), Some(msg), planned, 0.0, &cfg.slo),
     };
-    let Prepared {
-        ep,
-        client,
-        jsonl,
-        model,
-        mut hw,
-    } = prepared;
-    let jsonl = jsonl.as_deref();
-    let model = model.as_deref();
+    let (ep, client) = (&prepared.ep, &prepared.client);
+    let jsonl = prepared.jsonl.as_deref();
+    let model = prepared.model.as_deref();
     let mut all: Vec<RequestRecord> = Vec::new();
     let mut not_sent = 0u64;
     let mut duration = 0.0;
@@ -426,7 +420,7 @@ pub async fn run(cfg: &RunConfig, progress: &dyn Progress) -> RunReport {
             Err(msg) => return finish(rep, all, Some(msg), planned, 0.0, &cfg.slo),
         };
         let d = drive(
-            &client,
+            client,
             Arc::new(w),
             1,
             None,
@@ -451,6 +445,7 @@ pub async fn run(cfg: &RunConfig, progress: &dyn Progress) -> RunReport {
         }
     }
 
+    let mut hw = hardware(cfg, &prepared, &mut rep, progress).await;
     let mut first = cfg.warmup;
     for (ci, p) in plan.iter().enumerate() {
         if aborted.is_some() {
@@ -482,7 +477,7 @@ pub async fn run(cfg: &RunConfig, progress: &dyn Progress) -> RunReport {
             None => None,
         };
         let d = drive(
-            &client,
+            client,
             Arc::new(reqs),
             limit,
             sched.as_deref(),
@@ -540,7 +535,8 @@ struct Prepared {
     client: Arc<Client>,
     jsonl: Option<Vec<Prompt>>,
     model: Option<String>,
-    hw: Option<Hw>,
+    /// Whether the server answered before the run.
+    reachable: bool,
 }
 
 async fn prepare(
@@ -588,41 +584,70 @@ async fn prepare(
         (None, false) => None,
     };
     rep.target.model = model.clone();
-    let mut hw = None;
-    let h = &cfg.hardware;
-    if h.enabled {
-        let kind = match (&h.engine_kind, reachable) {
-            (Some(k), _) => k.clone(),
-            (None, true) => target::engine_kind(&client, &ep).await.to_string(),
-            (None, false) => "llamacpp".to_string(),
-        };
-        match Hw::new(&kind, &ep.base, h.discovery, h.interval, h.pue) {
-            Ok(mut sampler) => {
-                rep.system = sampler
-                    .system(
-                        h.peak_bandwidth_gb_s,
-                        h.model_file.as_deref(),
-                        h.model_size_bytes,
-                    )
-                    .await;
-                hw = Some(sampler);
-            }
-            Err(msg) => {
-                progress.note(&msg);
-                rep.system = static_system(h);
-                rep.system.unavailable.push(msg);
-            }
-        }
-    } else {
-        rep.system = static_system(h);
-    }
     Ok(Prepared {
         ep,
         client,
         jsonl,
         model,
-        hw,
+        reachable,
     })
+}
+
+/// Sets up node sampling (after the warm-up, so that a model a router loads on demand is
+/// running by then). Behind llama-swap, the llama-server of the model is polled directly at
+/// its own address (read from `/running`, only once the model is `ready`: never through
+/// llama-swap's `/upstream` routes, which would load models).
+async fn hardware(
+    cfg: &RunConfig,
+    p: &Prepared,
+    rep: &mut RunReport,
+    progress: &dyn Progress,
+) -> Option<Hw> {
+    let h = &cfg.hardware;
+    if !h.enabled {
+        rep.system = static_system(h);
+        return None;
+    }
+    let mut kind = match (&h.engine_kind, p.reachable) {
+        (Some(k), _) => k.clone(),
+        (None, true) => target::engine_kind(&p.client, &p.ep).await.to_string(),
+        (None, false) => "llamacpp".to_string(),
+    };
+    let mut base = p.ep.base.clone();
+    let mut notes = Vec::new();
+    if kind == "llama_swap" {
+        match target::llama_swap_upstream(&p.client, &p.ep.base, p.model.as_deref()).await {
+            Ok(up) => {
+                kind = "llamacpp".to_string();
+                base = up;
+            }
+            Err(why) => notes.push(format!(
+                "engine behind llama-swap not polled ({why}); llama-swap itself is"
+            )),
+        }
+    }
+    match Hw::new(&kind, &base, h.discovery, h.interval, h.pue) {
+        Ok(mut sampler) => {
+            rep.system = sampler
+                .system(
+                    h.peak_bandwidth_gb_s,
+                    h.model_file.as_deref(),
+                    h.model_size_bytes,
+                )
+                .await;
+            rep.system.engine_kind = Some(kind);
+            rep.system.engine_url = Some(base);
+            rep.system.unavailable.extend(notes);
+            Some(sampler)
+        }
+        Err(msg) => {
+            progress.note(&msg);
+            rep.system = static_system(h);
+            rep.system.unavailable.extend(notes);
+            rep.system.unavailable.push(msg);
+            None
+        }
+    }
 }
 
 fn finish(

@@ -199,6 +199,13 @@ pub struct SystemInfo {
     pub memory_total_bytes: Option<u64>,
     /// Engine process serving the endpoint, when it is local and was found.
     pub engine_pid: Option<u32>,
+    /// Kind of engine the collectors polled (`llamacpp`, `vllm`, …).
+    #[serde(default)]
+    pub engine_kind: Option<String>,
+    /// Where they polled it: the endpoint's base URL, or behind llama-swap the model's own
+    /// llama-server.
+    #[serde(default)]
+    pub engine_url: Option<String>,
     /// Model file the engine serves (llama.cpp `/props`), or `--model-file`.
     pub model_path: Option<String>,
     /// Its size (or `--model-size`).
@@ -406,33 +413,53 @@ pub struct Bandwidth {
     pub peak_source: String,
 }
 
-/// A quantization sweep: one point per model file (filled by `infermon bench sweep`).
+/// A quantization sweep: one point per model (filled by `infermon bench sweep`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct SweepReport {
-    /// One point per model file.
+    /// One point per model, in the order swept.
     pub points: Vec<SweepPoint>,
     /// Remarks shown under the Pareto plot.
     #[serde(default)]
     pub notes: Vec<String>,
 }
 
-/// One model file of a sweep.
+/// One model of a sweep. A figure that could not be measured is `null`, with the reason in
+/// `error` / `perplexity_error`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct SweepPoint {
-    /// Model file.
-    pub file: String,
-    /// Quantization (`Q4_K_M`).
+    /// Model file (a file sweep, or the file a served model was found to load).
+    pub file: Option<String>,
+    /// Model name asked for on the server (a model-list sweep).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Quantization (`Q4_K_M`; `… (guessed)` / `… (from name)` when not read from the
+    /// file's `general.file_type` or said by the server; `unknown`).
     pub quant: String,
+    /// Where `quant`, size and bits come from: `GGUF header`, `Ollama /api/show`, `model name`.
+    #[serde(default)]
+    pub facts_source: String,
     /// File size.
-    pub size_bytes: u64,
+    pub size_bytes: Option<u64>,
     /// Bits per weight.
-    pub bits_per_weight: f64,
+    pub bits_per_weight: Option<f64>,
     /// Output tokens per second.
-    pub tokens_per_second: f64,
+    pub tokens_per_second: Option<f64>,
     /// Mean TPOT, ms.
-    pub tpot_ms: f64,
+    pub tpot_ms: Option<f64>,
+    /// Why the model could not be run.
+    #[serde(default)]
+    pub error: Option<String>,
     /// Perplexity, when measured.
     pub perplexity: Option<f64>,
+    /// Its standard error, as llama-perplexity prints it.
+    #[serde(default)]
+    pub perplexity_stderr: Option<f64>,
+    /// Chunks of the text it was computed over.
+    #[serde(default)]
+    pub perplexity_chunks: Option<u32>,
+    /// Why there is no perplexity (asked for but failed or impossible).
+    #[serde(default)]
+    pub perplexity_error: Option<String>,
     /// Whether it is on the Pareto front (no other point is both faster and better).
     pub on_front: bool,
     /// Whether it is the front's knee (the sweet spot).

@@ -11,6 +11,12 @@
 //! or unreadable files, a missing server binary or a missing text stop the sweep before
 //! anything starts.
 //!
+//! Instead of files, the models a running server offers by name can be swept
+//! (`--url URL --models 'qwen*'`, llama-swap, Ollama or any OpenAI-compatible router; see
+//! [`crate::served`]): each is run in turn through that server, its GGUF file found where the
+//! server tells (Ollama's `/api/show`, the llama-server behind llama-swap) or given as
+//! `NAME=FILE.gguf`, and a model the sweep loaded is unloaded after its turn.
+//!
 //! The returned [`BenchReport`] carries the sweep in `sweep`; its top-level run is the knee's
 //! (else the first file that ran), so the usual tables describe the recommended quantization.
 
@@ -23,13 +29,19 @@ use crate::perplexity::{self, PerplexityOptions, Ppl};
 use crate::progress::Progress;
 use crate::run::{RunConfig, Stop};
 use crate::schema::{BenchReport, RunReport, RunStatus, SweepPoint, SweepReport};
+use crate::served::{self, Catalog, ModelSpec};
 use crate::server::{LlamaServer, ServerOptions};
 
 /// What `infermon bench sweep` was asked to do.
 #[derive(Debug, Clone)]
 pub struct SweepConfig {
-    /// GGUF files to compare.
+    /// GGUF files to compare (each served by a llama-server of its own).
     pub files: Vec<PathBuf>,
+    /// Or: models the server at `run.url` offers by name (names, `*` patterns,
+    /// `NAME=FILE.gguf`).
+    pub models: Vec<ModelSpec>,
+    /// With `models`: unload each model the sweep loaded after its turn (default on).
+    pub unload: bool,
     /// `llama-server` binary (else `INFERMON_LLAMA_SERVER`, else `PATH`).
     pub server: Option<PathBuf>,
     /// `llama-perplexity` binary (else `INFERMON_LLAMA_PERPLEXITY`, else `PATH`; when none is
@@ -63,6 +75,8 @@ impl SweepConfig {
     pub fn new(files: Vec<PathBuf>, run: RunConfig) -> Self {
         SweepConfig {
             files,
+            models: Vec::new(),
+            unload: true,
             server: None,
             perplexity: None,
             text: None,
@@ -87,18 +101,21 @@ impl SweepConfig {
     }
 }
 
-/// What the header says about one file.
+/// What is known about one model: from its GGUF header, or what a server says of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelFacts {
     /// Quantization: the name of `general.file_type` (`Q4_K_M`), else the type holding most
-    /// weight bytes, with ` (guessed)`.
+    /// weight bytes, with ` (guessed)`; for a served model without a file, the server's
+    /// word or a name found in the model's name (` (from name)`), else `unknown`.
     pub quant: String,
     /// File size, bytes.
-    pub size_bytes: u64,
+    pub size_bytes: Option<u64>,
     /// 8 × tensor bytes ÷ parameters (`None` for a file without tensors).
     pub bits_per_weight: Option<f64>,
     /// Parameters (elements of every tensor).
-    pub parameters: u64,
+    pub parameters: Option<u64>,
+    /// Where these facts come from: `GGUF header`, `Ollama /api/show`, `model name`.
+    pub source: String,
 }
 
 /// llama.cpp's `llama_ftype` names (`include/llama.h`), by value.
@@ -146,6 +163,11 @@ pub fn file_type_name(id: u64) -> Option<&'static str> {
     FILE_TYPES.iter().find(|(i, _)| *i == id).map(|(_, n)| *n)
 }
 
+/// Every `general.file_type` name.
+pub(crate) fn file_type_names() -> impl Iterator<Item = &'static str> {
+    FILE_TYPES.iter().map(|(_, n)| *n)
+}
+
 /// Reads what the sweep needs from a GGUF header.
 ///
 /// # Errors
@@ -185,29 +207,63 @@ fn facts_of(f: &infermon_gguf::GgufFile) -> Result<ModelFacts, String> {
     };
     Ok(ModelFacts {
         quant,
-        size_bytes: f.file_size.unwrap_or(tensor_bytes),
+        size_bytes: Some(f.file_size.unwrap_or(tensor_bytes)),
         bits_per_weight: (parameters > 0).then(|| 8.0 * tensor_bytes as f64 / parameters as f64),
-        parameters,
+        parameters: Some(parameters),
+        source: "GGUF header".into(),
     })
 }
 
-/// What the load run measured on one file.
+/// One model to measure: a GGUF file infermon serves, or a model a server offers by name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// The model's name on the server (model-list sweeps).
+    pub model: Option<String>,
+    /// Its GGUF file on this machine, when known.
+    pub file: Option<PathBuf>,
+    /// What is known about it.
+    pub facts: ModelFacts,
+}
+
+impl Candidate {
+    /// A GGUF file with its header's facts.
+    pub fn file(file: PathBuf, facts: ModelFacts) -> Self {
+        Candidate {
+            model: None,
+            file: Some(file),
+            facts,
+        }
+    }
+
+    /// How it is named in messages: the model name, else the file.
+    pub fn label(&self) -> String {
+        match (&self.model, &self.file) {
+            (Some(m), _) => m.clone(),
+            (None, Some(f)) => f.display().to_string(),
+            (None, None) => "model".into(),
+        }
+    }
+}
+
+/// What the load run measured on one model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Measured {
     /// Output tokens per second over the run.
     pub tokens_per_second: f64,
     /// Mean time per output token after the first, ms.
     pub tpot_ms: Option<f64>,
+    /// The model file the engine said it serves, when it exists on this machine.
+    pub served_file: Option<PathBuf>,
     /// The whole run.
     pub run: RunReport,
 }
 
-/// Serves a model and runs the load profile on it.
+/// Serves a model (or has it served) and runs the load profile on it.
 pub trait Measure {
-    /// Measures `model`; `log` is where a started server should log.
+    /// Measures `c`; `log` is where a started server should log.
     fn measure(
         &self,
-        model: &Path,
+        c: &Candidate,
         log: &Path,
     ) -> impl Future<Output = Result<Measured, String>> + Send;
 }
@@ -229,15 +285,60 @@ pub struct ServerRun<'a> {
 }
 
 impl Measure for ServerRun<'_> {
-    async fn measure(&self, model: &Path, log: &Path) -> Result<Measured, String> {
+    async fn measure(&self, c: &Candidate, log: &Path) -> Result<Measured, String> {
+        let Some(model) = c.file.as_deref() else {
+            return Err(format!("{}: no GGUF file to serve", c.label()));
+        };
         let server = LlamaServer::start(model, &self.server, log).await?;
-        let result = measure_url(self.run, server.url(), Some(model), self.progress).await;
+        let result = measure_url(self.run, server.url(), None, Some(model), self.progress).await;
         server.stop();
         result.map_err(|e| format!("{}: {e}", model.display()))
     }
 }
 
-/// Runs `run` against `url` (serving `model`, when known) and takes its speed.
+/// [`Measure`] through a running server that offers the models by name.
+pub(crate) struct ServedRun<'a> {
+    /// The kind of server.
+    pub catalog: Catalog,
+    /// The profile; its `url` is the server's.
+    pub run: &'a RunConfig,
+    /// For the server's own API calls (unloading).
+    pub client: &'a crate::client::Client,
+    /// Base URL of the server.
+    pub base: String,
+    /// Models resident before the sweep: left loaded.
+    pub keep: Vec<String>,
+    /// Unload the others after their turn.
+    pub unload: bool,
+    /// Told about the run.
+    pub progress: &'a dyn Progress,
+}
+
+impl Measure for ServedRun<'_> {
+    async fn measure(&self, c: &Candidate, _log: &Path) -> Result<Measured, String> {
+        let name = c.model.clone().unwrap_or_default();
+        let result = measure_url(
+            self.run,
+            &self.run.url,
+            Some(&name),
+            c.file.as_deref(),
+            self.progress,
+        )
+        .await;
+        if self.unload && !self.keep.contains(&name) {
+            match served::unload(self.client, &self.base, self.catalog, &name).await {
+                Ok(()) => self.progress.note(&format!("{name}: unloaded")),
+                Err(e) => self
+                    .progress
+                    .note(&format!("{name}: could not unload: {e}")),
+            }
+        }
+        result.map_err(|e| format!("{name}: {e}"))
+    }
+}
+
+/// Runs `run` against `url`, asking for `model` (a name) when given, with `file` as the
+/// model's file when known, and takes its speed.
 ///
 /// # Errors
 ///
@@ -245,13 +346,17 @@ impl Measure for ServerRun<'_> {
 pub async fn measure_url(
     run: &RunConfig,
     url: &str,
-    model: Option<&Path>,
+    model: Option<&str>,
+    file: Option<&Path>,
     progress: &dyn Progress,
 ) -> Result<Measured, String> {
     let mut cfg = run.clone();
     cfg.url = url.to_string();
     if let Some(m) = model {
-        cfg.hardware.model_file = Some(m.to_path_buf());
+        cfg.model = Some(m.to_string());
+    }
+    if let Some(f) = file {
+        cfg.hardware.model_file = Some(f.to_path_buf());
         cfg.hardware.model_size_bytes = None;
     }
     let report = crate::run(&cfg, progress).await;
@@ -263,6 +368,12 @@ pub async fn measure_url(
         Some(tps) => Ok(Measured {
             tokens_per_second: tps,
             tpot_ms: t.tpot_ms.as_ref().map(|s| s.mean),
+            served_file: report
+                .system
+                .model_path
+                .as_ref()
+                .map(PathBuf::from)
+                .filter(|p| p.is_file()),
             run: report,
         }),
         None => {
@@ -288,59 +399,77 @@ impl Score for LlamaPerplexity {
     }
 }
 
-/// One file's outcome, before the front is known.
+/// One model's outcome, before the front is known.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FileResult {
-    /// The file as given.
-    pub file: PathBuf,
-    /// Its header.
-    pub facts: ModelFacts,
+    /// The model, with the file and facts its run revealed.
+    pub candidate: Candidate,
     /// The load run, or why it failed.
     pub measured: Result<Measured, String>,
     /// The perplexity, why it failed, or `None` when not asked for.
     pub ppl: Option<Result<Ppl, String>>,
 }
 
-/// Measures every file in turn (see the module docs); never stops at a failing file, only
-/// at `stop` (the files not reached are left out).
+/// Measures every model in turn (see the module docs); never stops at a failing one, only
+/// at `stop` (the ones not reached are left out). A served model whose file was unknown
+/// gets the file its engine said it serves, and that file's header facts.
 pub async fn measure_files<M: Measure, S: Score>(
-    files: &[(PathBuf, ModelFacts)],
+    candidates: &[Candidate],
     measure: &M,
     score: Option<&S>,
     log_dir: &Path,
     stop: &Stop,
     progress: &dyn Progress,
 ) -> Vec<FileResult> {
-    let mut out = Vec::with_capacity(files.len());
-    for (i, (file, facts)) in files.iter().enumerate() {
+    let mut out = Vec::with_capacity(candidates.len());
+    for (i, c) in candidates.iter().enumerate() {
         if stop.is_set() {
             progress.note(&format!(
-                "interrupted: {} of {} files not measured",
-                files.len() - i,
-                files.len()
+                "interrupted: {} of {} models not measured",
+                candidates.len() - i,
+                candidates.len()
             ));
             break;
         }
+        let mut c = c.clone();
         let name = format!(
             "[{}/{}] {} ({})",
             i + 1,
-            files.len(),
-            file.display(),
-            facts.quant
+            candidates.len(),
+            c.label(),
+            c.facts.quant
         );
-        progress.note(&format!("{name}: serving and running the profile"));
-        let log = log_dir.join(log_name(file, i));
-        let measured = measure.measure(file, &log).await;
-        if let Err(e) = &measured {
-            progress.note(&format!("{name}: run failed: {e}"));
+        progress.note(&format!("{name}: running the profile"));
+        let log = log_dir.join(log_name(&c, i));
+        let measured = measure.measure(&c, &log).await;
+        match &measured {
+            Err(e) => progress.note(&format!("{name}: run failed: {e}")),
+            Ok(m) if c.file.is_none() => {
+                if let Some(f) = &m.served_file {
+                    match model_facts(f) {
+                        Ok(facts) => {
+                            progress.note(&format!("{name}: served from {}", f.display()));
+                            c.facts = facts;
+                            c.file = Some(f.clone());
+                        }
+                        Err(e) => progress.note(&format!("{name}: {e}")),
+                    }
+                }
+            }
+            Ok(_) => {}
         }
-        let ppl = match score {
-            Some(s) => {
+        let ppl = match (score, c.file.clone()) {
+            (None, _) => None,
+            (Some(_), None) => Some(Err(
+                "no GGUF file known for this model on this machine; give --models NAME=FILE.gguf"
+                    .to_string(),
+            )),
+            (Some(s), Some(file)) => {
                 progress.note(&format!("{name}: perplexity"));
                 // Dropping the run on a stop kills llama-perplexity.
                 let mut stop = stop.clone();
                 let p = tokio::select! {
-                    p = s.perplexity(file) => p,
+                    p = s.perplexity(&file) => p,
                     () = stop.wait() => Err("interrupted".to_string()),
                 };
                 match &p {
@@ -352,11 +481,9 @@ pub async fn measure_files<M: Measure, S: Score>(
                 }
                 Some(p)
             }
-            None => None,
         };
         out.push(FileResult {
-            file: file.clone(),
-            facts: facts.clone(),
+            candidate: c,
             measured,
             ppl,
         });
@@ -364,11 +491,24 @@ pub async fn measure_files<M: Measure, S: Score>(
     out
 }
 
-fn log_name(file: &Path, i: usize) -> String {
-    let stem = file
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "model".to_string());
+fn log_name(c: &Candidate, i: usize) -> String {
+    let stem = match (&c.file, &c.model) {
+        (Some(f), _) => f
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".to_string()),
+        (None, Some(m)) => m
+            .chars()
+            .map(|ch| {
+                if ch.is_ascii_alphanumeric() || ch == '-' {
+                    ch
+                } else {
+                    '_'
+                }
+            })
+            .collect(),
+        (None, None) => "model".to_string(),
+    };
     format!("{:02}-{stem}.server.log", i + 1)
 }
 
@@ -384,7 +524,7 @@ pub fn sweep_report(results: &[FileResult]) -> SweepReport {
                 .as_ref()
                 .and_then(|p| p.as_ref().ok())
                 .map(|p| p.value),
-            size_bytes: r.facts.size_bytes,
+            size_bytes: r.candidate.facts.size_bytes,
         })
         .collect();
     let front = pareto::analyse(&objectives);
@@ -393,7 +533,8 @@ pub fn sweep_report(results: &[FileResult]) -> SweepReport {
         .iter()
         .enumerate()
         .map(|(i, r)| {
-            let label = format!("{} ({})", r.file.display(), r.facts.quant);
+            let c = &r.candidate;
+            let label = format!("{} ({})", c.label(), c.facts.quant);
             if let Err(e) = &r.measured {
                 notes.push(format!("{label}: not measured: {e}"));
             }
@@ -403,13 +544,19 @@ pub fn sweep_report(results: &[FileResult]) -> SweepReport {
             let m = r.measured.as_ref().ok();
             let ppl = r.ppl.as_ref().and_then(|p| p.as_ref().ok());
             SweepPoint {
-                file: r.file.display().to_string(),
-                quant: r.facts.quant.clone(),
-                size_bytes: r.facts.size_bytes,
-                bits_per_weight: r.facts.bits_per_weight.unwrap_or(0.0),
-                tokens_per_second: m.map_or(0.0, |m| m.tokens_per_second),
-                tpot_ms: m.and_then(|m| m.tpot_ms).unwrap_or(0.0),
+                file: c.file.as_ref().map(|f| f.display().to_string()),
+                model: c.model.clone(),
+                quant: c.facts.quant.clone(),
+                facts_source: c.facts.source.clone(),
+                size_bytes: c.facts.size_bytes,
+                bits_per_weight: c.facts.bits_per_weight,
+                tokens_per_second: m.map(|m| m.tokens_per_second),
+                tpot_ms: m.and_then(|m| m.tpot_ms),
+                error: r.measured.as_ref().err().cloned(),
                 perplexity: ppl.map(|p| p.value),
+                perplexity_stderr: ppl.map(|p| p.stderr),
+                perplexity_chunks: ppl.map(|p| p.chunks),
+                perplexity_error: r.ppl.as_ref().and_then(|p| p.as_ref().err()).cloned(),
                 on_front: front.on_front[i],
                 knee: front.knee == Some(i),
             }
@@ -427,106 +574,223 @@ pub fn sweep_report(results: &[FileResult]) -> SweepReport {
         Quality::Size => "No perplexity was measured: the front is over tokens/s and size, and \
              the knee trades tokens/s against size (smallest size ÷ size) the same way."
             .to_string(),
+        Quality::Speed => "No perplexity was measured and not every size is known: the front \
+             is over tokens/s alone, and the fastest model is the knee."
+            .to_string(),
     });
     SweepReport { points, notes }
 }
 
-/// Runs the sweep with a real llama-server, [`crate::run()`] and llama-perplexity.
+/// Runs the sweep: files with a real llama-server each, or the models of the server at
+/// `run.url`; [`crate::run()`] on each; llama-perplexity on each file.
 ///
 /// # Errors
 ///
-/// Before anything starts: no files, a file that is missing or not GGUF, no llama-server,
-/// or a `text` that is not a file. Failures of single files are in the report instead.
+/// Before anything starts: no files and no models (or both), a file that is missing or not
+/// GGUF, no llama-server (file sweeps), a server whose models cannot be listed or that lacks
+/// a model asked for, or a `text` that is not a file. Failures of single models are in the
+/// report instead.
 pub async fn run_sweep(cfg: &SweepConfig, progress: &dyn Progress) -> Result<BenchReport, String> {
-    if cfg.files.is_empty() {
-        return Err("no model files to sweep: give one or more GGUF files".to_string());
-    }
-    let mut files = Vec::with_capacity(cfg.files.len());
-    for f in &cfg.files {
-        if !f.is_file() {
-            return Err(format!("model file {} does not exist", f.display()));
+    match (cfg.files.is_empty(), cfg.models.is_empty()) {
+        (true, true) => {
+            return Err(
+                "nothing to sweep: give GGUF files, or --url URL --models NAMES".to_string(),
+            )
         }
-        files.push((f.clone(), model_facts(f)?));
+        (false, false) => {
+            return Err(
+                "give either GGUF files (infermon serves each) or --models (a running server's), not both"
+                    .to_string(),
+            )
+        }
+        _ => {}
     }
     let threads = cfg.threads();
-    let server = ServerOptions {
-        binary: Some(perplexity::find_tool(
-            cfg.server.as_deref(),
-            crate::server::ENV_BINARY,
-            "llama-server",
-        )?),
-        ctx: cfg.server_ctx.unwrap_or(4096),
-        threads,
-        extra_args: cfg.server_args.clone(),
-        ready_timeout: cfg.ready_timeout,
-    };
-    let mut skipped = None;
-    let score = match &cfg.text {
-        None => {
-            skipped = Some("no text given (--text): perplexity not measured".to_string());
-            None
-        }
-        Some(text) if !text.is_file() => {
-            return Err(format!("perplexity text {} is not a file", text.display()));
-        }
-        Some(text) => match perplexity::find_tool(
-            cfg.perplexity.as_deref(),
-            perplexity::ENV_BINARY,
-            "llama-perplexity",
-        ) {
-            Ok(bin) => Some(LlamaPerplexity(PerplexityOptions {
-                binary: Some(bin),
-                text: text.clone(),
-                ctx: cfg.ctx.unwrap_or(512),
-                batch: cfg.ppl_batch,
-                chunks: cfg.ppl_chunks,
-                threads,
-                extra_args: Vec::new(),
-            })),
-            Err(e) => {
-                skipped = Some(format!("perplexity not measured: {e}"));
-                None
-            }
-        },
-    };
+    let (score, skipped) = scorer(cfg, threads)?;
     if let Some(s) = &skipped {
         progress.note(s);
     }
     let log_dir = cfg.log_dir.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("infermon-sweep-{}", std::process::id()))
     });
-    let measure = ServerRun {
-        server,
-        run: &cfg.run,
-        progress,
+    let stop = &cfg.run.stop;
+    let (candidates, results) = if cfg.models.is_empty() {
+        let mut candidates = Vec::with_capacity(cfg.files.len());
+        for f in &cfg.files {
+            if !f.is_file() {
+                return Err(format!("model file {} does not exist", f.display()));
+            }
+            candidates.push(Candidate::file(f.clone(), model_facts(f)?));
+        }
+        let measure = ServerRun {
+            server: ServerOptions {
+                binary: Some(perplexity::find_tool(
+                    cfg.server.as_deref(),
+                    crate::server::ENV_BINARY,
+                    "llama-server",
+                )?),
+                ctx: cfg.server_ctx.unwrap_or(4096),
+                threads,
+                extra_args: cfg.server_args.clone(),
+                ready_timeout: cfg.ready_timeout,
+            },
+            run: &cfg.run,
+            progress,
+        };
+        let r = measure_files(
+            &candidates,
+            &measure,
+            score.as_ref(),
+            &log_dir,
+            stop,
+            progress,
+        )
+        .await;
+        (candidates, r)
+    } else {
+        let (client, base, catalog) = served_client(&cfg.run).await?;
+        let listed = served::catalog(&client, &base, catalog)
+            .await
+            .map_err(|e| format!("cannot list the models of {base}: {e}"))?;
+        let names: Vec<String> = listed.iter().map(|l| l.name.clone()).collect();
+        let specs = served::expand(&cfg.models, &names)?;
+        let mut candidates = Vec::with_capacity(specs.len());
+        for spec in &specs {
+            let l = listed
+                .iter()
+                .find(|l| l.name == spec.pattern)
+                .cloned()
+                .unwrap_or(served::Listed {
+                    name: spec.pattern.clone(),
+                    size_bytes: None,
+                });
+            let (facts, file) = match &spec.file {
+                Some(f) if f.is_file() => (model_facts(f)?, Some(f.clone())),
+                Some(f) => {
+                    return Err(format!(
+                        "--models {}: {} does not exist",
+                        spec.pattern,
+                        f.display()
+                    ))
+                }
+                None => {
+                    let d = served::describe(&client, &base, catalog, &l).await;
+                    match &d.file {
+                        Some(f) => (model_facts(f).unwrap_or(d.facts), d.file.clone()),
+                        None => (d.facts, None),
+                    }
+                }
+            };
+            candidates.push(Candidate {
+                model: Some(spec.pattern.clone()),
+                file,
+                facts,
+            });
+        }
+        let keep = served::loaded(&client, &base, catalog).await;
+        progress.note(&format!(
+            "{} at {base}: {} models to sweep{}",
+            catalog.name(),
+            candidates.len(),
+            if keep.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; loaded before the sweep, left loaded: {}",
+                    keep.join(", ")
+                )
+            }
+        ));
+        let measure = ServedRun {
+            catalog,
+            run: &cfg.run,
+            client: &client,
+            base: base.clone(),
+            keep,
+            unload: cfg.unload && catalog != Catalog::OpenAi,
+            progress,
+        };
+        let r = measure_files(
+            &candidates,
+            &measure,
+            score.as_ref(),
+            &log_dir,
+            stop,
+            progress,
+        )
+        .await;
+        (candidates, r)
     };
-    let results = measure_files(
-        &files,
-        &measure,
-        score.as_ref(),
-        &log_dir,
-        &cfg.run.stop,
-        progress,
-    )
-    .await;
     let mut sweep = sweep_report(&results);
-    if results.len() < files.len() {
+    if results.len() < candidates.len() {
         sweep.notes.push(format!(
-            "Interrupted: {} of {} files measured",
+            "Interrupted: {} of {} models measured",
             results.len(),
-            files.len()
+            candidates.len()
         ));
     }
     if let Some(s) = skipped {
         sweep.notes.insert(0, s);
     }
-    sweep
-        .notes
-        .push(format!("Server logs: {}", log_dir.display()));
+    if cfg.models.is_empty() {
+        sweep
+            .notes
+            .push(format!("Server logs: {}", log_dir.display()));
+    }
     Ok(BenchReport::new(
-        top_run(&results, &sweep, files.len()),
+        top_run(&results, &sweep, candidates.len()),
         Some(sweep),
     ))
+}
+
+/// llama-perplexity on the text, or why perplexity is skipped.
+fn scorer(
+    cfg: &SweepConfig,
+    threads: u32,
+) -> Result<(Option<LlamaPerplexity>, Option<String>), String> {
+    let Some(text) = &cfg.text else {
+        return Ok((
+            None,
+            Some("no text given (--text): perplexity not measured".to_string()),
+        ));
+    };
+    if !text.is_file() {
+        return Err(format!("perplexity text {} is not a file", text.display()));
+    }
+    Ok(
+        match perplexity::find_tool(
+            cfg.perplexity.as_deref(),
+            perplexity::ENV_BINARY,
+            "llama-perplexity",
+        ) {
+            Ok(bin) => (
+                Some(LlamaPerplexity(PerplexityOptions {
+                    binary: Some(bin),
+                    text: text.clone(),
+                    ctx: cfg.ctx.unwrap_or(512),
+                    batch: cfg.ppl_batch,
+                    chunks: cfg.ppl_chunks,
+                    threads,
+                    extra_args: Vec::new(),
+                })),
+                None,
+            ),
+            Err(e) => (None, Some(format!("perplexity not measured: {e}"))),
+        },
+    )
+}
+
+/// A client for the server of a model-list sweep, its base URL and what kind it is.
+async fn served_client(
+    run: &RunConfig,
+) -> Result<(crate::client::Client, String, Catalog), String> {
+    let ep = crate::target::endpoint(&run.url, run.api)?;
+    let client = crate::client::Client::new(&ep.url, ep.api, &run.headers, run.timeout, 1)?;
+    let kind = match &run.hardware.engine_kind {
+        Some(k) => k.clone(),
+        None => crate::target::engine_kind(&client, &ep).await.to_string(),
+    };
+    Ok((client, ep.base, Catalog::of_kind(&kind)))
 }
 
 /// The knee's run (else the first that ran), `partial` when any file failed.
@@ -569,10 +833,10 @@ mod tests {
         let facts = facts_of(&f).unwrap();
         assert_eq!(facts.quant, "Q4_0");
         // 2048 Q4_0 weights = 64 blocks × 18 bytes = 1152; 64 F32 = 256. 8 × 1408 / 2112.
-        assert_eq!(facts.parameters, 2112);
+        assert_eq!(facts.parameters, Some(2112));
         let bpw = facts.bits_per_weight.unwrap();
         assert!((bpw - 8.0 * 1408.0 / 2112.0).abs() < 1e-12, "{bpw}");
-        assert_eq!(facts.size_bytes, bytes.len() as u64);
+        assert_eq!(facts.size_bytes, Some(bytes.len() as u64));
     }
 
     #[test]
@@ -621,10 +885,10 @@ mod tests {
     impl Measure for Fake {
         fn measure(
             &self,
-            model: &Path,
+            c: &Candidate,
             log: &Path,
         ) -> impl Future<Output = Result<Measured, String>> + Send {
-            let model = model.to_path_buf();
+            let model = c.file.clone().unwrap_or_else(|| PathBuf::from(c.label()));
             let log = log.to_path_buf();
             async move {
                 assert!(log.to_string_lossy().ends_with(".server.log"));
@@ -634,6 +898,7 @@ mod tests {
                 Ok(Measured {
                     tokens_per_second: table(&model).0,
                     tpot_ms: Some(1000.0 / table(&model).0),
+                    served_file: None,
                     run: RunReport::default(),
                 })
             }
@@ -659,29 +924,50 @@ mod tests {
     fn facts(quant: &str, size: u64) -> ModelFacts {
         ModelFacts {
             quant: quant.to_string(),
-            size_bytes: size,
+            size_bytes: Some(size),
             bits_per_weight: Some(size as f64 / 10.0),
-            parameters: 80,
+            parameters: Some(80),
+            source: "GGUF header".into(),
         }
+    }
+
+    fn cands(v: &[(&str, ModelFacts)]) -> Vec<Candidate> {
+        v.iter()
+            .map(|(f, facts)| Candidate::file(PathBuf::from(f), facts.clone()))
+            .collect()
     }
 
     #[tokio::test]
     async fn a_failing_file_does_not_stop_the_sweep() {
-        let files = vec![
-            (PathBuf::from("q8.gguf"), facts("Q8_0", 85)),
-            (PathBuf::from("broken.gguf"), facts("Q5_1", 60)),
-            (PathBuf::from("q4.gguf"), facts("Q4_0", 45)),
-            (PathBuf::from("q3.noppl.gguf"), facts("Q3_K_S", 40)),
-        ];
+        let files = cands(&[
+            ("q8.gguf", facts("Q8_0", 85)),
+            ("broken.gguf", facts("Q5_1", 60)),
+            ("q4.gguf", facts("Q4_0", 45)),
+            ("q3.noppl.gguf", facts("Q3_K_S", 40)),
+        ]);
         let dir = tempfile::tempdir().unwrap();
         let stop = Stop::default();
         let results = measure_files(&files, &Fake, Some(&Fake), dir.path(), &stop, &Silent).await;
         assert_eq!(results.len(), 4);
         let sweep = sweep_report(&results);
         let p = &sweep.points;
-        assert_eq!(p[1].tokens_per_second, 0.0);
+        // Absent, not zero: the failed file has no speed, and says why.
+        assert_eq!((p[1].tokens_per_second, p[1].tpot_ms), (None, None));
+        assert!(
+            p[1].error.as_deref().unwrap().contains("exited"),
+            "{:?}",
+            p[1]
+        );
         assert_eq!(p[1].perplexity, Some(12.0)); // perplexity still measured
         assert_eq!(p[3].perplexity, None);
+        assert_eq!(
+            p[3].perplexity_error.as_deref(),
+            Some("the text is too short")
+        );
+        assert_eq!(
+            (p[0].perplexity_stderr, p[0].perplexity_chunks),
+            (Some(0.5), Some(8))
+        );
         // Eligible: q8 (40, 10) and q4 (70, 11); neither dominates → both on the front.
         // Ratios: q8 (0.571, 1), q4 (1, 0.909): distance to (1, 1) 0.429 vs 0.091 → q4.
         let front: Vec<bool> = p.iter().map(|p| p.on_front).collect();
@@ -703,10 +989,10 @@ mod tests {
 
     #[tokio::test]
     async fn without_a_scorer_there_is_no_perplexity() {
-        let files = vec![
-            (PathBuf::from("q8.gguf"), facts("Q8_0", 85)),
-            (PathBuf::from("q4.gguf"), facts("Q4_0", 45)),
-        ];
+        let files = cands(&[
+            ("q8.gguf", facts("Q8_0", 85)),
+            ("q4.gguf", facts("Q4_0", 45)),
+        ]);
         let dir = tempfile::tempdir().unwrap();
         let stop = Stop::default();
         let results = measure_files(&files, &Fake, None::<&Fake>, dir.path(), &stop, &Silent).await;
@@ -744,9 +1030,15 @@ mod tests {
         })
         .await
         .unwrap();
-        let m = measure_url(&quick_run("http://127.0.0.1:1"), &mock.url(), None, &Silent)
-            .await
-            .unwrap();
+        let m = measure_url(
+            &quick_run("http://127.0.0.1:1"),
+            &mock.url(),
+            None,
+            None,
+            &Silent,
+        )
+        .await
+        .unwrap();
         assert!(m.tokens_per_second > 0.0, "{m:?}");
         assert!(m.tpot_ms.unwrap() >= 1.0, "{m:?}");
         assert_eq!(m.run.totals.requests_completed, 3);
@@ -762,7 +1054,7 @@ mod tests {
             .unwrap()
             .port();
         let url = format!("http://127.0.0.1:{port}");
-        let e = measure_url(&quick_run(&url), &url, None, &Silent)
+        let e = measure_url(&quick_run(&url), &url, None, None, &Silent)
             .await
             .unwrap_err();
         assert!(e.contains("requests completed"), "{e}");
@@ -781,6 +1073,18 @@ mod tests {
             "{e}"
         );
         let cfg = SweepConfig::new(vec![], RunConfig::new("http://127.0.0.1:1"));
-        assert!(run_sweep(&cfg, &Silent).await.is_err());
+        assert!(run_sweep(&cfg, &Silent)
+            .await
+            .unwrap_err()
+            .contains("nothing to sweep"));
+        let mut cfg = SweepConfig::new(
+            vec![dir.path().join("a.gguf")],
+            RunConfig::new("http://127.0.0.1:1"),
+        );
+        cfg.models = crate::served::parse_specs(&["a".to_string()]).unwrap();
+        assert!(run_sweep(&cfg, &Silent)
+            .await
+            .unwrap_err()
+            .contains("not both"));
     }
 }

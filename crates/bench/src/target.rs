@@ -151,6 +151,42 @@ pub(crate) async fn model(client: &Client, ep: &Endpoint) -> Result<Option<Strin
     }
 }
 
+/// The address of the llama-server llama-swap runs `model` on (`proxy` of its `/running`
+/// entry, which must be `ready`). Only `/running` is read: nothing here makes llama-swap load
+/// a model.
+pub(crate) async fn llama_swap_upstream(
+    client: &Client,
+    base: &str,
+    model: Option<&str>,
+) -> Result<String, String> {
+    let Some(model) = model else {
+        return Err("no model named".into());
+    };
+    let v = client.get_json(&format!("{base}/running")).await?;
+    running_proxy(&v, model)
+}
+
+/// The `proxy` of `model`'s `ready` entry in a llama-swap `/running` answer.
+pub(crate) fn running_proxy(v: &Value, model: &str) -> Result<String, String> {
+    let entries = v
+        .get("running")
+        .and_then(Value::as_array)
+        .ok_or("/running has no \"running\" list")?;
+    let e = entries
+        .iter()
+        .find(|e| e.get("model").and_then(Value::as_str) == Some(model))
+        .ok_or_else(|| format!("model \"{model}\" is not running"))?;
+    let state = e.get("state").and_then(Value::as_str).unwrap_or("");
+    if state != "ready" {
+        return Err(format!("model \"{model}\" is {state:?}, not ready"));
+    }
+    e.get("proxy")
+        .and_then(Value::as_str)
+        .map(|p| p.trim_end_matches('/').to_string())
+        .filter(|p| p.starts_with("http://"))
+        .ok_or_else(|| format!("model \"{model}\" has no http:// proxy address"))
+}
+
 /// Which engine kind (as `infermon agent --engine KIND=URL` names them) serves `base`.
 pub(crate) async fn engine_kind(client: &Client, ep: &Endpoint) -> &'static str {
     if matches!(ep.api, Api::OllamaChat | Api::OllamaGenerate) {
@@ -185,6 +221,19 @@ pub(crate) async fn engine_kind(client: &Client, ep: &Endpoint) -> &'static str 
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn llama_swap_upstream_of_a_ready_model() {
+        let v: Value = serde_json::from_str(
+            r#"{"running":[
+                {"model":"a","state":"ready","cmd":"llama-server -m /m/a.gguf --port 10001","proxy":"http://127.0.0.1:10001/","ttl":0},
+                {"model":"b","state":"starting","proxy":"http://127.0.0.1:10002"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(running_proxy(&v, "a").unwrap(), "http://127.0.0.1:10001");
+        assert!(running_proxy(&v, "b").unwrap_err().contains("not ready"));
+        assert!(running_proxy(&v, "c").unwrap_err().contains("not running"));
+    }
 
     #[test]
     fn urls_resolve_to_endpoints() {

@@ -65,6 +65,9 @@
 //! away. The close is noticed when hyper next reads the socket, which is at once on an
 //! otherwise idle connection, so poll `/mock/stats` briefly rather than reading it once.
 //!
+//! [`router`] stands in for llama-swap or Ollama in front of several such servers (or real
+//! llama-servers), routing by the model a request names.
+//!
 //! # Use
 //!
 //! In-process (tests):
@@ -98,6 +101,7 @@
 mod body;
 mod control;
 mod handler;
+pub mod router;
 mod stats;
 mod wire;
 

@@ -154,10 +154,10 @@ fn pareto(sw: &SweepReport) -> String {
         if with_ppl {
             p.perplexity
         } else {
-            Some(p.size_bytes as f64 / (1u64 << 30) as f64)
+            p.size_bytes.map(|b| b as f64 / (1u64 << 30) as f64)
         }
     };
-    let point = |p: &crate::schema::SweepPoint| y(p).map(|y| (p.tokens_per_second, y));
+    let point = |p: &crate::schema::SweepPoint| Some((p.tokens_per_second?, y(p)?));
     let mut all = Series::new(
         "quantizations",
         sw.points.iter().filter_map(point).collect(),
@@ -307,37 +307,8 @@ pub fn render(r: &BenchReport) -> String {
         o.push_str("<h2>Quantization sweep</h2><div class=\"charts\">");
         o.push_str(&pareto(sw));
         o.push_str("</div>");
-        let rows: Vec<Vec<String>> = sw
-            .points
-            .iter()
-            .map(|p| {
-                vec![
-                    p.file.clone(),
-                    p.quant.clone(),
-                    bytes(Some(p.size_bytes)),
-                    format!("{:.2}", p.bits_per_weight),
-                    format!("{:.1}", p.tokens_per_second),
-                    format!("{:.1}", p.tpot_ms),
-                    num(p.perplexity, 3),
-                    if p.on_front { "yes" } else { "" }.into(),
-                    if p.knee { "knee" } else { "" }.into(),
-                ]
-            })
-            .collect();
-        o.push_str(&table(
-            &[
-                "file",
-                "quant",
-                "size",
-                "bits/weight",
-                "tok/s",
-                "TPOT ms",
-                "perplexity",
-                "Pareto front",
-                "knee",
-            ],
-            &rows,
-        ));
+        let (head, rows) = super::sweep_table(sw);
+        o.push_str(&table(&head, &rows));
         for n in &sw.notes {
             let _ = write!(o, "<p class=\"note\">{}</p>", esc(n));
         }
@@ -424,15 +395,16 @@ mod tests {
     #[test]
     fn a_sweep_gets_a_pareto_plot_and_the_page_fetches_nothing() {
         let p = |quant: &str, tps: f64, ppl: f64, front: bool, knee: bool| SweepPoint {
-            file: format!("m-{quant}.gguf"),
+            file: Some(format!("m-{quant}.gguf")),
             quant: quant.into(),
-            size_bytes: 1 << 30,
-            bits_per_weight: 4.5,
-            tokens_per_second: tps,
-            tpot_ms: 1000.0 / tps,
+            size_bytes: Some(1 << 30),
+            bits_per_weight: Some(4.5),
+            tokens_per_second: Some(tps),
+            tpot_ms: Some(1000.0 / tps),
             perplexity: Some(ppl),
             on_front: front,
             knee,
+            ..SweepPoint::default()
         };
         let sweep = SweepReport {
             points: vec![

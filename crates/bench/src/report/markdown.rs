@@ -172,21 +172,25 @@ pub fn render(r: &BenchReport) -> String {
     }
 
     if let Some(sw) = &r.sweep {
-        o.push_str("\n## Quantization sweep\n\n| file | quant | size | bits/weight | tok/s | TPOT ms | perplexity | Pareto front | knee |\n|---|---|---|---|---|---|---|---|---|\n");
-        for p in &sw.points {
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {:.2} | {:.1} | {:.1} | {} | {} | {} |",
-                cell(&p.file),
-                cell(&p.quant),
-                bytes(Some(p.size_bytes)),
-                p.bits_per_weight,
-                p.tokens_per_second,
-                p.tpot_ms,
-                num(p.perplexity, 3),
-                if p.on_front { "yes" } else { "" },
-                if p.knee { "**knee**" } else { "" }
-            );
+        let (head, rows) = super::sweep_table(sw);
+        o.push_str("\n## Quantization sweep\n\n|");
+        for h in &head {
+            let _ = write!(o, " {h} |");
+        }
+        o.push_str("\n|");
+        o.push_str(&"---|".repeat(head.len()));
+        o.push('\n');
+        for r in rows {
+            o.push('|');
+            for (k, c) in r.iter().enumerate() {
+                let c = if k == head.len() - 1 && !c.is_empty() {
+                    format!("**{c}**")
+                } else {
+                    cell(c)
+                };
+                let _ = write!(o, " {c} |");
+            }
+            o.push('\n');
         }
         for n in &sw.notes {
             let _ = writeln!(o, "\n{}", n);

@@ -6,7 +6,7 @@ pub mod json;
 pub mod markdown;
 mod svg;
 
-use crate::schema::{ConfigReport, HwReport};
+use crate::schema::{ConfigReport, HwReport, SweepReport};
 
 /// `n/a` for an absent figure, else the value with `digits` decimals.
 pub(crate) fn num(v: Option<f64>, digits: usize) -> String {
@@ -31,6 +31,48 @@ pub(crate) fn bytes(v: Option<u64>) -> String {
     } else {
         format!("{b} B")
     }
+}
+
+/// The sweep table, as plain cells (Markdown and HTML escape and mark them up).
+pub(crate) fn sweep_table(sw: &SweepReport) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let head = vec![
+        "model",
+        "quant",
+        "size",
+        "bits/weight",
+        "tok/s",
+        "TPOT ms",
+        "perplexity",
+        "Pareto front",
+        "knee",
+    ];
+    let rows = sw
+        .points
+        .iter()
+        .map(|p| {
+            let name = match (&p.model, &p.file) {
+                (Some(m), _) => m.clone(),
+                (None, Some(f)) => f.clone(),
+                (None, None) => "n/a".into(),
+            };
+            let ppl = match (p.perplexity, p.perplexity_stderr) {
+                (Some(v), Some(e)) if v.is_finite() && e.is_finite() => format!("{v:.3} ± {e:.3}"),
+                (v, _) => num(v, 3),
+            };
+            vec![
+                name,
+                p.quant.clone(),
+                bytes(p.size_bytes),
+                num(p.bits_per_weight, 2),
+                num(p.tokens_per_second, 1),
+                num(p.tpot_ms, 1),
+                ppl,
+                if p.on_front { "yes" } else { "" }.into(),
+                if p.knee { "knee" } else { "" }.into(),
+            ]
+        })
+        .collect();
+    (head, rows)
 }
 
 /// A Unix time in ms as `YYYY-MM-DD HH:MM:SS UTC`.
