@@ -7,11 +7,12 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::{Body, Frame, SizeHint};
 use infermon_model::request::RequestRecord;
 use infermon_reqmeter::{End, Meter};
 use tokio::time::Sleep;
 
+use crate::upstream::UpstreamBody;
 use crate::RecordSink;
 
 /// Error type of the bodies the proxy sends.
@@ -37,7 +38,7 @@ impl Recorder {
 /// away) records the request as cancelled and drops the upstream body, which closes that
 /// connection.
 pub(crate) struct MeteredBody {
-    inner: Incoming,
+    inner: UpstreamBody,
     meter: Option<(Meter, Recorder)>,
     idle: Pin<Box<Sleep>>,
     idle_timeout: Duration,
@@ -46,7 +47,7 @@ pub(crate) struct MeteredBody {
 
 impl MeteredBody {
     pub(crate) fn new(
-        inner: Incoming,
+        inner: UpstreamBody,
         meter: Meter,
         rec: Recorder,
         idle_timeout: Duration,

@@ -15,6 +15,7 @@ use infermon_reqmeter::{prepare, End, Meter};
 use crate::body::{BoxError, MeteredBody, Recorder};
 use crate::config::ProxyConfig;
 use crate::headers::{set_host, strip_hop_by_hop, token_ok};
+use crate::upstream::{self, Outgoing, Pool, SendError};
 use crate::RecordSink;
 
 pub(crate) type ProxyBody = BoxBody<Bytes, BoxError>;
@@ -23,7 +24,10 @@ pub(crate) type HttpClient = Client<HttpConnector, ProxyBody>;
 /// What every request handler shares.
 pub(crate) struct State {
     pub cfg: ProxyConfig,
+    /// For requests passed through unmeasured (their bodies stream).
     pub client: HttpClient,
+    /// For measured requests (their bodies are read whole first).
+    pub pool: Arc<Pool>,
     pub sink: Arc<dyn RecordSink>,
     pub upstream: Arc<str>,
 }
@@ -51,10 +55,6 @@ pub(crate) fn json_error(status: StatusCode, kind: &str, message: &str) -> Respo
     r
 }
 
-fn full(b: Bytes) -> ProxyBody {
-    Full::new(b).map_err(|never| match never {}).boxed()
-}
-
 /// Handles one request.
 pub(crate) async fn handle(st: Arc<State>, req: Request<Incoming>) -> Response<ProxyBody> {
     let start = Instant::now();
@@ -75,8 +75,7 @@ pub(crate) async fn handle(st: Arc<State>, req: Request<Incoming>) -> Response<P
     let path_q = parts
         .uri
         .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
+        .map_or_else(|| "/".to_string(), |p| p.as_str().to_string());
     let uri: Uri = match format!("{}{}", st.upstream_base(), path_q).parse() {
         Ok(u) => u,
         Err(e) => {
@@ -136,20 +135,28 @@ pub(crate) async fn handle(st: Arc<State>, req: Request<Incoming>) -> Response<P
             .capture_bodies
             .then(|| String::from_utf8_lossy(&bytes).into_owned()),
     };
-    let req = Request::from_parts(parts, full(out_body));
-    let sent = tokio::time::timeout(st.cfg.header_timeout, st.client.request(req)).await;
-    let resp = match sent {
-        Ok(Ok(resp)) => resp,
+    // The client's body is complete: an Expect: 100-continue is answered here, not upstream.
+    parts.headers.remove(hyper::header::EXPECT);
+    let target = format!("{}{path_q}", st.cfg.upstream.prefix);
+    let out = Outgoing {
+        method: &parts.method,
+        target: &target,
+        headers: &parts.headers,
+        body: &out_body,
+    };
+    let sent = tokio::time::timeout(st.cfg.header_timeout, upstream::send(&st.pool, &out)).await;
+    let answer = match sent {
+        Ok(Ok(a)) => a,
         Ok(Err(e)) => {
-            let (status, outcome, what) = if e.is_connect() {
-                (StatusCode::BAD_GATEWAY, Outcome::Unreachable, "unreachable")
-            } else {
-                (
-                    StatusCode::BAD_GATEWAY,
-                    Outcome::UpstreamFailed,
-                    "failed before answering",
-                )
+            let outcome = match e {
+                SendError::Connect(_) => Outcome::Unreachable,
+                SendError::Failed(_) => Outcome::UpstreamFailed,
             };
+            let what = match outcome {
+                Outcome::Unreachable => "unreachable",
+                _ => "failed before answering",
+            };
+            let status = StatusCode::BAD_GATEWAY;
             let msg = format!("infermon proxy: upstream {} {what}: {e}", st.upstream);
             record_failure(rec, meter, status, outcome, &msg);
             return json_error(status, "upstream_error", &msg);
@@ -170,18 +177,19 @@ pub(crate) async fn handle(st: Arc<State>, req: Request<Incoming>) -> Response<P
             return json_error(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", &msg);
         }
     };
-    let (mut parts, body) = resp.into_parts();
-    let ct = parts
-        .headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    meter.on_head(parts.status.as_u16(), ct, Instant::now());
-    strip_hop_by_hop(&mut parts.headers);
+    let mut headers = answer.headers;
+    let ct = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    meter.on_head(answer.status.as_u16(), ct, Instant::now());
+    strip_hop_by_hop(&mut headers);
     if meter.rewrites() {
-        parts.headers.remove(CONTENT_LENGTH);
+        headers.remove(CONTENT_LENGTH);
     }
+    let body = answer.body;
     let body = MeteredBody::new(body, meter, rec, st.cfg.idle_timeout);
-    Response::from_parts(parts, body.boxed())
+    let mut resp = Response::new(body.boxed());
+    *resp.status_mut() = answer.status;
+    *resp.headers_mut() = headers;
+    resp
 }
 
 fn record_failure(rec: Recorder, meter: Meter, status: StatusCode, outcome: Outcome, msg: &str) {

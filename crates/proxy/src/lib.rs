@@ -18,6 +18,7 @@ mod config;
 mod forward;
 mod headers;
 mod server;
+mod upstream;
 
 pub use config::{ProxyConfig, ProxyError, Upstream};
 pub use server::{serve, Proxy};

@@ -39,11 +39,14 @@ impl Proxy {
             .pool_max_idle_per_host(256)
             .build(conn);
         let upstream = Arc::from(cfg.upstream.base.as_str());
+        let pool =
+            crate::upstream::Pool::new(&cfg.upstream.authority, 256, Duration::from_secs(10));
         Ok(Proxy {
             listener,
             state: Arc::new(State {
                 cfg,
                 client,
+                pool,
                 sink,
                 upstream,
             }),

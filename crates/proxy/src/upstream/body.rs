@@ -1,0 +1,143 @@
+//! An answer body read straight off the upstream connection.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use hyper::body::{Body, Frame, SizeHint};
+use tokio::net::TcpStream;
+
+use super::chunked::{Decoded, Framing};
+use super::{Pool, READ_CHUNK};
+
+/// The body of an upstream answer. Every poll hands on all the body bytes that have arrived
+/// (one read, as much as the socket holds), decoded from their framing. When the answer
+/// ends cleanly the connection goes back to the pool (if it may be kept alive); when the body
+/// is dropped before that, the connection is closed.
+pub(crate) struct UpstreamBody {
+    stream: Option<TcpStream>,
+    buf: BytesMut,
+    framing: Framing,
+    pool: Option<Arc<Pool>>,
+    /// A failure seen but not yet reported (see [`UpstreamBody::fail`]).
+    error: Option<io::Error>,
+}
+
+impl UpstreamBody {
+    /// The body that follows a head on `stream`; `buf` holds the bytes read past the head.
+    pub(crate) fn new(
+        stream: TcpStream,
+        buf: BytesMut,
+        framing: Framing,
+        pool: Option<Arc<Pool>>,
+    ) -> Self {
+        let mut b = UpstreamBody {
+            stream: Some(stream),
+            buf,
+            framing,
+            pool,
+            error: None,
+        };
+        if b.framing == Framing::Done {
+            b.release();
+        }
+        b
+    }
+
+    /// The answer ended: the connection is reused only when nothing followed the body.
+    fn release(&mut self) {
+        if let (Some(s), Some(pool)) = (self.stream.take(), self.pool.take()) {
+            if self.buf.is_empty() {
+                pool.put_back(s);
+            }
+        }
+    }
+
+    /// The answer broke. The error is reported at the next poll, not now: hyper drops what
+    /// it has not yet written when a body fails, and data handed on in this same wake-up
+    /// (often the last tokens before the break) would be lost to the client. Answering
+    /// `Pending` once lets it flush them first.
+    fn fail(
+        &mut self,
+        cx: &mut Context<'_>,
+        kind: io::ErrorKind,
+        msg: String,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        self.stream = None;
+        self.buf.clear();
+        self.error = Some(io::Error::new(kind, msg));
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let this = self.get_mut();
+        if let Some(e) = this.error.take() {
+            this.framing = Framing::Done;
+            return Poll::Ready(Some(Err(e)));
+        }
+        loop {
+            let mut out = BytesMut::new();
+            match this.framing.decode(&mut this.buf, &mut out) {
+                Err(e) => return this.fail(cx, io::ErrorKind::InvalidData, e),
+                Ok(Decoded::End) => {
+                    this.release();
+                    return Poll::Ready((!out.is_empty()).then(|| Ok(Frame::data(out.freeze()))));
+                }
+                Ok(Decoded::More) if !out.is_empty() => {
+                    return Poll::Ready(Some(Ok(Frame::data(out.freeze()))))
+                }
+                Ok(Decoded::More) => {}
+            }
+            let Some(s) = this.stream.as_ref() else {
+                return Poll::Ready(None);
+            };
+            if this.buf.capacity() - this.buf.len() < 1024 {
+                this.buf.reserve(READ_CHUNK);
+            }
+            if let Err(e) = ready!(s.poll_read_ready(cx)) {
+                return this.fail(cx, e.kind(), format!("reading the upstream's answer: {e}"));
+            }
+            match s.try_read_buf(&mut this.buf) {
+                Ok(0) if this.framing == Framing::UntilClose => {
+                    this.framing = Framing::Done;
+                    this.stream = None;
+                    return Poll::Ready(None);
+                }
+                Ok(0) => {
+                    return this.fail(
+                        cx,
+                        io::ErrorKind::UnexpectedEof,
+                        "the upstream closed the connection before the answer was complete".into(),
+                    )
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    return this.fail(cx, e.kind(), format!("reading the upstream's answer: {e}"))
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.framing == Framing::Done
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.framing.remaining() {
+            Some(n) => SizeHint::with_exact(n),
+            None => SizeHint::default(),
+        }
+    }
+}
