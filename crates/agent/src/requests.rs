@@ -2,27 +2,48 @@
 //! snapshot), counted into cumulative histograms (`/metrics`), and written to the store in
 //! batches off the async runtime.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use infermon_model::reqstats::{aggregate, RequestHistograms, RequestStats, Slo};
+use infermon_model::reqstats::{aggregate, RequestHistograms, RequestStats, Slo, WindowRecord};
 use infermon_model::request::RequestRecord;
 use infermon_store::{RequestQuery, Store};
 
-/// Most records kept in memory for the window, whatever its length.
-const RECENT_CAP: usize = 50_000;
+/// Most requests kept in memory for the window, whatever its length (about 0.4 KiB each
+/// for a 64-token answer: the compact [`WindowRecord`]).
+const WINDOW_CAP: usize = 50_000;
+/// Whole records kept for `/api/v1/requests` when no store is kept.
+const LATEST_CAP: usize = 2_000;
 
 /// Key of a histogram family: upstream, model, `gen_ai.operation.name`.
 pub type HistogramKey = (String, String, &'static str);
 
 #[derive(Default)]
 struct Inner {
-    recent: VecDeque<Arc<RequestRecord>>,
+    /// The window: compact copies, oldest first.
+    window: VecDeque<Arc<WindowRecord>>,
+    /// Upstream and model names, shared by the window's records.
+    names: HashSet<Arc<str>>,
+    /// The newest whole records (only without a store).
+    latest: VecDeque<Arc<RequestRecord>>,
     histograms: BTreeMap<HistogramKey, RequestHistograms>,
+    /// Records waiting to be written (only with a store).
     pending: Vec<RequestRecord>,
     recorded: u64,
     dropped_from_window: u64,
+}
+
+impl Inner {
+    fn name(&mut self, s: &str) -> Arc<str> {
+        if let Some(n) = self.names.get(s) {
+            return n.clone();
+        }
+        let n: Arc<str> = Arc::from(s);
+        self.names.insert(n.clone());
+        n
+    }
 }
 
 /// The agent's log of measured requests. Cheap to record into from any thread.
@@ -31,6 +52,9 @@ pub struct RequestLog {
     window: Duration,
     slo: Slo,
     wake: tokio::sync::Notify,
+    /// Whether a store takes the records ([`RequestLog::write_loop`]); without one, only the
+    /// newest [`LATEST_CAP`] whole records are kept.
+    persisted: AtomicBool,
 }
 
 impl RequestLog {
@@ -41,7 +65,13 @@ impl RequestLog {
             window,
             slo,
             wake: tokio::sync::Notify::new(),
+            persisted: AtomicBool::new(false),
         })
+    }
+
+    /// Says whether a store takes the records (set once, before proxies start).
+    pub fn set_persisted(&self, yes: bool) {
+        self.persisted.store(yes, Ordering::Relaxed);
     }
 
     /// Takes one finished request.
@@ -50,18 +80,36 @@ impl RequestLog {
             return;
         };
         g.recorded += 1;
-        g.histograms
-            .entry((r.upstream.clone(), r.model.clone(), r.api.operation()))
-            .or_default()
-            .observe(&r);
-        g.recent.push_back(Arc::new(r.clone()));
-        if g.recent.len() > RECENT_CAP {
-            g.recent.pop_front();
+        let key = (r.upstream.as_str(), r.model.as_str(), r.api.operation());
+        match g
+            .histograms
+            .iter_mut()
+            .find(|(k, _)| (k.0.as_str(), k.1.as_str(), k.2) == key)
+        {
+            Some((_, h)) => h.observe(&r),
+            None => g
+                .histograms
+                .entry((r.upstream.clone(), r.model.clone(), r.api.operation()))
+                .or_default()
+                .observe(&r),
+        }
+        let (upstream, model) = (g.name(&r.upstream), g.name(&r.model));
+        g.window
+            .push_back(Arc::new(WindowRecord::of(&r, upstream, model)));
+        if g.window.len() > WINDOW_CAP {
+            g.window.pop_front();
             g.dropped_from_window += 1;
         }
-        g.pending.push(r);
-        if g.pending.len() >= 256 {
-            self.wake.notify_one();
+        if self.persisted.load(Ordering::Relaxed) {
+            g.pending.push(r);
+            if g.pending.len() >= 256 {
+                self.wake.notify_one();
+            }
+        } else {
+            g.latest.push_back(Arc::new(r));
+            if g.latest.len() > LATEST_CAP {
+                g.latest.pop_front();
+            }
         }
     }
 
@@ -70,15 +118,15 @@ impl RequestLog {
     /// the window) runs outside it, off the async workers, so finishing requests never wait
     /// on it.
     pub fn stats(&self, now_ms: i64) -> Vec<RequestStats> {
-        let kept: Vec<Arc<RequestRecord>> = {
+        let kept: Vec<Arc<WindowRecord>> = {
             let Ok(mut g) = self.inner.lock() else {
                 return Vec::new();
             };
             let cut = now_ms - self.window.as_millis() as i64;
-            while g.recent.front().is_some_and(|r| r.ts_unix_ms < cut) {
-                g.recent.pop_front();
+            while g.window.front().is_some_and(|r| r.ts_unix_ms < cut) {
+                g.window.pop_front();
             }
-            g.recent.iter().cloned().collect()
+            g.window.iter().cloned().collect()
         };
         let run = || {
             aggregate(
@@ -106,12 +154,13 @@ impl RequestLog {
             .unwrap_or_default()
     }
 
-    /// The newest requests still in memory (used when no store is kept).
+    /// The newest requests still in memory (used when no store is kept: the last
+    /// [`LATEST_CAP`]).
     pub fn recent(&self, q: &RequestQuery) -> Vec<RequestRecord> {
         let Ok(g) = self.inner.lock() else {
             return Vec::new();
         };
-        g.recent
+        g.latest
             .iter()
             .rev()
             .filter(|r| q.model.as_ref().is_none_or(|m| *m == r.model))

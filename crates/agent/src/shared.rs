@@ -30,6 +30,7 @@ impl Shared {
     /// State with an optional store and this request log.
     pub fn with_requests(store: Option<Store>, requests: Arc<RequestLog>) -> Arc<Self> {
         let (tx, _) = broadcast::channel(16);
+        requests.set_persisted(store.is_some());
         Arc::new(Shared {
             latest: RwLock::new(None),
             tx,
