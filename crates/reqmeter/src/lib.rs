@@ -27,8 +27,9 @@
 //!     (51, ev("[DONE]")),
 //! ] {
 //!     let out = m.on_data(e.as_bytes(), t0 + Duration::from_millis(ms));
-//!     // the usage chunk infermon asked for never reaches the client
-//!     assert_eq!(out.map(|b| b.is_empty()), Some(ms == 50));
+//!     // `None`: forward the bytes as they came; the usage chunk infermon asked for is
+//!     // replaced by nothing, so it never reaches the client
+//!     assert_eq!(out.map(|b| b.is_empty()), (ms == 50).then_some(true));
 //! }
 //! let r = m.finish(End::Complete, t0 + Duration::from_millis(51), "http://u");
 //! assert_eq!(r.outcome, Outcome::Ok);
@@ -39,6 +40,7 @@
 #![deny(missing_docs)]
 
 mod events;
+mod fast;
 mod meter;
 mod prepare;
 

@@ -159,7 +159,9 @@ impl Meter {
         }
         self.first_byte.get_or_insert(at);
         let out = match self.framing {
-            Framing::Sse => self.feed_lines(data, at),
+            // While stripping usage the events are rebuilt, but most come out as they went
+            // in: then the original bytes are forwarded as they are.
+            Framing::Sse => self.feed_lines(data, at).filter(|o| o.as_slice() != data),
             Framing::Ndjson => {
                 self.feed_lines(data, at);
                 None
@@ -282,6 +284,19 @@ impl Meter {
 
     fn on_json(&mut self, text: &[u8], at: Instant) -> Facts {
         self.events_seen += 1;
+        // Most chunks of an OpenAI stream carry a token and nothing else: read those without
+        // building a JSON tree (the full reading below gives the same answer for them).
+        if matches!(self.api, Api::OpenaiChat | Api::OpenaiCompletions) {
+            if let Some(token) = crate::fast::token_chunk(text) {
+                let f = Facts {
+                    token,
+                    ..Facts::default()
+                };
+                self.absorb(&f, at, true);
+                self.last_value = None;
+                return f;
+            }
+        }
         let v: Value = match serde_json::from_slice(text) {
             Ok(v) => v,
             Err(e) => {
