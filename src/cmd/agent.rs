@@ -69,13 +69,9 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         .with_writer(std::io::stderr)
         .init();
     let store = open_store(&settings)?;
-    // Sampling needs one thread; proxies get up to four so streams are not queued behind
-    // each other.
-    let threads = if settings.proxies.is_empty() {
-        1
-    } else {
-        std::thread::available_parallelism().map_or(2, |n| n.get().min(4))
-    };
+    // Sampling, the API and the store need one thread (blocking reads hand it over with
+    // block_in_place); proxies run on worker threads of their own.
+    let threads = 1;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .max_blocking_threads(2)

@@ -20,6 +20,8 @@ pub struct ProxyConfig {
     pub header_timeout: Duration,
     /// Longest silence between two chunks of an answer.
     pub idle_timeout: Duration,
+    /// Worker threads, each with its own event loop (default: one per CPU, at most 8).
+    pub workers: usize,
 }
 
 impl ProxyConfig {
@@ -33,6 +35,7 @@ impl ProxyConfig {
             capture_bodies: false,
             header_timeout: Duration::from_secs(600),
             idle_timeout: Duration::from_secs(300),
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get().min(8)),
         }
     }
 

@@ -138,10 +138,13 @@ async fn scripted(script: Script) -> Upstream0 {
 }
 
 async fn proxy(upstream: &str) -> (String, Arc<Sink>, tokio::sync::oneshot::Sender<()>) {
-    let cfg = ProxyConfig::new(
+    let mut cfg = ProxyConfig::new(
         "127.0.0.1:0".parse().unwrap(),
         Upstream::parse(upstream).unwrap(),
     );
+    // One worker, so that connection counts do not depend on which worker accepted
+    // (each keeps its own upstream connections).
+    cfg.workers = 1;
     let sink = Arc::new(Sink::default());
     let p = Proxy::bind(cfg, sink.clone()).await.unwrap();
     let url = format!("http://{}", p.local_addr().unwrap());

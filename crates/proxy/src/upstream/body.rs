@@ -99,16 +99,19 @@ impl Body for UpstreamBody {
                 }
                 Ok(Decoded::More) => {}
             }
-            let Some(s) = this.stream.as_ref() else {
+            let Some(s) = this.stream.as_mut() else {
                 return Poll::Ready(None);
             };
             if this.buf.capacity() - this.buf.len() < 1024 {
                 this.buf.reserve(READ_CHUNK);
             }
-            if let Err(e) = ready!(s.poll_read_ready(cx)) {
-                return this.fail(cx, e.kind(), format!("reading the upstream's answer: {e}"));
-            }
-            match s.try_read_buf(&mut this.buf) {
+            // poll_read (not try_read) so that a short read marks the socket drained and the
+            // next poll waits for readiness instead of paying for a read that would block.
+            match ready!(tokio_util::io::poll_read_buf(
+                Pin::new(s),
+                cx,
+                &mut this.buf
+            )) {
                 Ok(0) if this.framing == Framing::UntilClose => {
                     this.framing = Framing::Done;
                     this.stream = None;
@@ -122,7 +125,6 @@ impl Body for UpstreamBody {
                     )
                 }
                 Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => {
                     return this.fail(cx, e.kind(), format!("reading the upstream's answer: {e}"))
                 }
