@@ -24,6 +24,9 @@
 #   CONCURRENCY="1 16 64"
 #   INCLUDE_USAGE=0   1: the client asks for stream_options.include_usage itself, so infermon
 #                     forwards the body as is instead of adding it and removing the usage chunk
+#   REPEAT=1          rounds of every (concurrency, target); with more, the tables give the
+#                     median over rounds and each round's added TTFT p50 (a 2-vCPU box shared
+#                     by mock, client and proxy moves single runs by ±0.2 ms at 64 streams)
 #
 # Needs: cargo, python3, curl, nginx (installed with apt-get when missing). Prints Markdown
 # tables; exits non-zero when a server fails to start or infermon's agent did not record the
@@ -37,6 +40,7 @@ ITL_MS="${ITL_MS:-2}"
 TTFT_MS="${TTFT_MS:-0}"
 CONCURRENCY="${CONCURRENCY:-1 16 64}"
 INCLUDE_USAGE="${INCLUDE_USAGE:-0}"
+REPEAT="${REPEAT:-1}"
 NPROC=$(nproc)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -166,70 +170,80 @@ targets=(direct nginx infermon)
 results="$work/results.tsv"
 : >"$results"
 i=0
-for c in $CONCURRENCY; do
-  n=$REQUESTS
-  [ "$c" -eq 1 ] && n=$(( REQUESTS / 10 > 50 ? REQUESTS / 10 : 50 ))
-  for k in 0 1 2; do
-    t=${targets[$(( (i + k) % 3 ))]}
-    cpu0=0; [ -n "${PID[$t]}" ] && cpu0=$(cpu_s "${PID[$t]}")
-    out=$("$LOAD" --url "${URL[$t]}" --concurrency "$c" --requests "$n" --tokens "$TOKENS" \
-      --warmup $(( 2 * c + 10 )) "${usage_flag[@]}")
-    cpu=""; [ -n "${PID[$t]}" ] && cpu=$(awk -v a="$cpu0" -v b="$(cpu_s "${PID[$t]}")" 'BEGIN {print b - a}')
-    printf '%s\t%s\t%s\t%s\n' "$t" "$c" "$cpu" "$out" >>"$results"
-    echo "  c=$c $t done" >&2
+for rep in $(seq 1 "$REPEAT"); do
+  for c in $CONCURRENCY; do
+    n=$REQUESTS
+    [ "$c" -eq 1 ] && n=$(( REQUESTS / 10 > 50 ? REQUESTS / 10 : 50 ))
+    for k in 0 1 2; do
+      t=${targets[$(( (i + k) % 3 ))]}
+      cpu0=0; [ -n "${PID[$t]}" ] && cpu0=$(cpu_s "${PID[$t]}")
+      out=$("$LOAD" --url "${URL[$t]}" --concurrency "$c" --requests "$n" --tokens "$TOKENS" \
+        --warmup $(( 2 * c + 10 )) "${usage_flag[@]}")
+      cpu=""; [ -n "${PID[$t]}" ] && cpu=$(awk -v a="$cpu0" -v b="$(cpu_s "${PID[$t]}")" 'BEGIN {print b - a}')
+      printf '%s\t%s\t%s\t%s\t%s\n' "$rep" "$t" "$c" "$cpu" "$out" >>"$results"
+      echo "  round $rep c=$c $t done" >&2
+    done
+    i=$((i + 1))
   done
-  i=$((i + 1))
 done
 
 # --- Tables. ------------------------------------------------------------------------------
 python3 - "$results" "$TOKENS" "$ITL_MS" "$TTFT_MS" "$NPROC" "$INCLUDE_USAGE" <<'PY'
-import json, sys
+import json, statistics, sys
 path, tokens, itl, ttft, nproc, usage = sys.argv[1:7]
-runs = {}
+runs = {}  # (target, c) -> [(cpu, result), ...] one per round
 for line in open(path):
-    t, c, cpu, js = line.rstrip("\n").split("\t", 3)
-    runs[(t, int(c))] = (float(cpu) if cpu else None, json.loads(js))
+    rep, t, c, cpu, js = line.rstrip("\n").split("\t", 4)
+    runs.setdefault((t, int(c)), []).append((float(cpu) if cpu else None, json.loads(js)))
 concs = sorted({c for _, c in runs})
+rounds = max(len(v) for v in runs.values())
+med = statistics.median
+def added(t, c, key):
+    """Per round: the target's TTFT percentile minus direct's in the same round."""
+    return [r["ttft_ms"][key] - b["ttft_ms"][key]
+            for (_, r), (_, b) in zip(runs[(t, c)], runs[("direct", c)])]
 print(f"mock: ttft {ttft} ms, itl {itl} ms, {tokens} tokens/answer; {nproc} CPUs; "
-      f"client asks for usage itself: {'yes' if usage == '1' else 'no'}; "
+      f"client asks for usage itself: {'yes' if usage == '1' else 'no'}; rounds: {rounds}"
+      f"{' (figures are medians over rounds)' if rounds > 1 else ''}; "
       f"load average at the end {open('/proc/loadavg').read().split()[0]}")
 print()
 print("| target | streams | requests (errors) | TTFT p50 ms | TTFT p99 ms | E2E p50 ms | req/s | tokens/s | proxy CPU ms/req | added TTFT p50 ms | added TTFT p99 ms |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
 for c in concs:
-    base = runs[("direct", c)][1]["ttft_ms"]
     for t in ("direct", "nginx", "infermon"):
-        cpu, r = runs[(t, c)]
-        tt, e2e = r["ttft_ms"], r["e2e_ms"]
-        cpu_req = f"{1000 * cpu / r['sent']:.3f}" if cpu is not None else "–"
-        add = (f"{tt['p50'] - base['p50']:+.3f} | {tt['p99'] - base['p99']:+.3f}"
+        rs = runs[(t, c)]
+        m = lambda f: med([f(r) for _, r in rs])
+        ok = sum(r["ok"] for _, r in rs); err = sum(r["errors"] for _, r in rs)
+        cpus = [1000 * cpu / r["sent"] for cpu, r in rs if cpu is not None]
+        cpu_req = f"{med(cpus):.3f}" if cpus else "–"
+        add = (f"{med(added(t, c, 'p50')):+.3f} | {med(added(t, c, 'p99')):+.3f}"
                if t != "direct" else "– | –")
-        print(f"| {t} | {c} | {r['ok']} ({r['errors']}) | {tt['p50']:.3f} | {tt['p99']:.3f} | "
-              f"{e2e['p50']:.2f} | {r['req_per_s']:.1f} | {r['tokens_per_s']:.0f} | {cpu_req} | {add} |")
+        print(f"| {t} | {c} | {ok} ({err}) | {m(lambda r: r['ttft_ms']['p50']):.3f} | "
+              f"{m(lambda r: r['ttft_ms']['p99']):.3f} | {m(lambda r: r['e2e_ms']['p50']):.2f} | "
+              f"{m(lambda r: r['req_per_s']):.1f} | {m(lambda r: r['tokens_per_s']):.0f} | {cpu_req} | {add} |")
 print()
 print("Targets: added TTFT p50 <= 0.3 ms, p99 <= 2 ms, added p50 within 1.2x of nginx's.")
 print()
-print("| streams | infermon added p50 | infermon added p99 | nginx added p50 | nginx added p99 | added p50 infermon/nginx | p50 <= 0.3 ms | p99 <= 2 ms | <= 1.2x nginx |")
-print("|---|---|---|---|---|---|---|---|---|")
+print("| streams | infermon added p50 | infermon added p99 | nginx added p50 | nginx added p99 | added p50 infermon/nginx | p50 <= 0.3 ms | p99 <= 2 ms | <= 1.2x nginx | infermon / nginx added p50 per round |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for c in concs:
-    b = runs[("direct", c)][1]["ttft_ms"]
-    i = runs[("infermon", c)][1]["ttft_ms"]
-    n = runs[("nginx", c)][1]["ttft_ms"]
-    ia50, ia99 = i["p50"] - b["p50"], i["p99"] - b["p99"]
-    na50, na99 = n["p50"] - b["p50"], n["p99"] - b["p99"]
+    ia50, ia99 = med(added("infermon", c, "p50")), med(added("infermon", c, "p99"))
+    na50, na99 = med(added("nginx", c, "p50")), med(added("nginx", c, "p99"))
     ratio = f"{ia50 / na50:.2f}" if na50 > 0 else "n/a (nginx adds ~0)"
     within = "met" if (ia50 <= 1.2 * na50 or ia50 <= 0) else "NOT met"
+    per = ", ".join(f"{a:+.2f}/{b:+.2f}" for a, b in zip(added("infermon", c, "p50"), added("nginx", c, "p50")))
     print(f"| {c} | {ia50:+.3f} | {ia99:+.3f} | {na50:+.3f} | {na99:+.3f} | {ratio} | "
-          f"{'met' if ia50 <= 0.3 else 'NOT met'} | {'met' if ia99 <= 2 else 'NOT met'} | {within} |")
-for (t, c), (_, r) in sorted(runs.items()):
-    if r["errors"] or r.get("warmup_errors"):
-        print(f"\nerrors: {t} c={c}: {r['errors']} (+{r.get('warmup_errors', 0)} in warm-up), first: {r['first_error']}")
+          f"{'met' if ia50 <= 0.3 else 'NOT met'} | {'met' if ia99 <= 2 else 'NOT met'} | {within} | {per} |")
+for (t, c), rs in sorted(runs.items()):
+    for k, (_, r) in enumerate(rs):
+        if r["errors"] or r.get("warmup_errors"):
+            print(f"\nerrors: {t} c={c} round {k + 1}: {r['errors']} (+{r.get('warmup_errors', 0)} in warm-up), first: {r['first_error']}")
 PY
 
 # --- Did the agent record what went through the proxy? ------------------------------------
 # The store is written every 0.5 s; the /metrics counter is updated as each request ends.
 sleep 1.5
-sent=$(python3 -c 'import json,sys; print(sum(json.loads(l.split("\t", 3)[3])["sent"] for l in open(sys.argv[1]) if l.startswith("infermon\t")))' "$results")
+sent=$(python3 -c 'import json,sys; print(sum(json.loads(l.split("\t", 4)[4])["sent"] for l in open(sys.argv[1]) if l.split("\t", 2)[1] == "infermon"))' "$results")
 last=$(curl -fs "http://127.0.0.1:$API_PORT/api/v1/requests?limit=1") || die "GET /api/v1/requests failed" "$work/infermon.log"
 recorded=$(curl -fs "http://127.0.0.1:$API_PORT/metrics" \
   | awk '/^infermon_proxy_requests_total[{ ]/ { s += $NF } END { print s + 0 }')
