@@ -33,7 +33,7 @@
 //! | `started_unix_ms`, `finished_unix_ms` | wall-clock bounds of the run |
 //! | `target` | `url` as given, `endpoint` requested, `api` (`openai_chat`, `openai_completions`, `ollama_chat`, `ollama_generate`), `model` |
 //! | `settings` | the run's settings ([`RunSettings`]) |
-//! | `system` | GPUs, engine process, model file and peak memory bandwidth ([`SystemInfo`]) |
+//! | `system` | GPUs, engine process, which engine the collectors polled and where (`engine_kind`, `engine_url`), model file and peak memory bandwidth ([`SystemInfo`]) |
 //! | `warmup` | warm-up requests (excluded from every figure): `requests`, `completed`, `completion_tokens` |
 //! | `requests_sent`, `requests_completed`, `requests_failed`, `requests_not_sent` | counts over all configurations (`not_sent`: planned but never sent because the run stopped) |
 //! | `outcomes` | count per outcome (`ok`, `http_error`, `stream_error`, `unreachable`, `timeout`, `upstream_failed`, `malformed`, `cancelled`) |
@@ -65,6 +65,17 @@
 //! - `schedule_lag_ms` (rate profile): how late requests left against their arrival times;
 //!   a p99 above a few milliseconds means the client could not keep the pace.
 //! - `requests`: every measured request ([`RequestSample`]), in the order they were sent.
+//!
+//! # Sweep ([`SweepReport`])
+//!
+//! `points`, one per model in the order swept ([`SweepPoint`]): `file` and/or `model` (the
+//! name asked for on a server), `quant` and `facts_source` (`GGUF header`, `Ollama /api/show`
+//! or `model name`, whose quantization then reads `… (from name)`), `size_bytes`,
+//! `bits_per_weight`, `tokens_per_second` (output tokens/s of its run), `tpot_ms` (mean),
+//! `error` when it could not be run, `perplexity` with `perplexity_stderr` and
+//! `perplexity_chunks`, or `perplexity_error`, and `on_front` / `knee` (see
+//! [`crate::pareto`]). Unmeasured figures are `null`. `notes` say how the front and knee were
+//! chosen and what failed. The report's top-level run is the knee's.
 
 use std::collections::BTreeMap;
 
