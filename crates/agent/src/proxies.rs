@@ -40,6 +40,7 @@ pub async fn start_proxies(
         cfg.capture_bodies = settings.requests.capture_bodies;
         cfg.header_timeout = settings.requests.header_timeout;
         cfg.idle_timeout = settings.requests.idle_timeout;
+        cfg.workers = settings.requests.proxy_workers;
         let sink = Arc::new(LogSink(shared.requests().clone()));
         bound.push(Proxy::bind(cfg, sink).await?);
     }

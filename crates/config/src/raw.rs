@@ -55,6 +55,8 @@ pub struct RawRequests {
     pub header_timeout: Option<String>,
     /// Longest silence between two chunks of an answer.
     pub idle_timeout: Option<String>,
+    /// Worker threads of each proxy.
+    pub proxy_workers: Option<i64>,
 }
 
 /// `[agent]`

@@ -189,3 +189,28 @@ fn data_dir_follows_xdg() {
     let s = resolve(Default::default(), &Overrides::default(), &env).unwrap();
     assert_eq!(s.data_dir, std::path::PathBuf::from("/x/data/infermon"));
 }
+
+#[test]
+fn proxy_workers_from_file_and_environment() {
+    let raw = parse_file_text("[requests]\nproxy_workers = 3\n", "t").unwrap();
+    let s = resolve(raw.clone(), &Overrides::default(), &no_env).unwrap();
+    assert_eq!(s.requests.proxy_workers, 3);
+    let env = |k: &str| (k == "INFERMON_PROXY_WORKERS").then(|| "1".to_string());
+    assert_eq!(
+        resolve(raw, &Overrides::default(), &env)
+            .unwrap()
+            .requests
+            .proxy_workers,
+        1
+    );
+    assert_eq!(
+        err("[requests]\nproxy_workers = 0\n"),
+        "invalid value \"0\" for requests.proxy_workers (from file): expected a whole number \
+         of threads from 1 to 64"
+    );
+    let bad = |k: &str| (k == "INFERMON_PROXY_WORKERS").then(|| "many".to_string());
+    let e = resolve(Default::default(), &Overrides::default(), &bad)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("\"many\"") && e.contains("environment"), "{e}");
+}
