@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use infermon_model::reqstats::{aggregate, RequestHistograms, RequestStats, Slo, WindowRecord};
+use infermon_model::reqstats::{
+    aggregate_with, RequestHistograms, RequestStats, Slo, WindowRecord,
+};
 use infermon_model::request::RequestRecord;
 use infermon_store::{RequestQuery, Store};
 
@@ -55,6 +57,8 @@ pub struct RequestLog {
     /// Whether a store takes the records ([`RequestLog::write_loop`]); without one, only the
     /// newest [`LATEST_CAP`] whole records are kept.
     persisted: AtomicBool,
+    /// The pooled gaps of the last aggregation, kept for the next (see `stats`).
+    scratch: Mutex<Vec<f64>>,
 }
 
 impl RequestLog {
@@ -66,6 +70,7 @@ impl RequestLog {
             slo,
             wake: tokio::sync::Notify::new(),
             persisted: AtomicBool::new(false),
+            scratch: Mutex::new(Vec::new()),
         })
     }
 
@@ -129,10 +134,15 @@ impl RequestLog {
             g.window.iter().cloned().collect()
         };
         let run = || {
-            aggregate(
+            let mut scratch = self
+                .scratch
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            aggregate_with(
                 kept.iter().map(|r| &**r),
                 self.window.as_secs_f64(),
                 &self.slo,
+                &mut scratch,
             )
         };
         match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {

@@ -219,13 +219,31 @@ where
     R: Observed + 'a,
     I: IntoIterator<Item = &'a R>,
 {
+    aggregate_with(records, window_seconds, slo, &mut Vec::new())
+}
+
+/// [`aggregate`] with a caller's buffer for the pooled inter-token gaps, so that a caller
+/// summarising a large window again and again (the agent, every sample) reuses one
+/// allocation instead of making and freeing tens of megabytes each time.
+pub fn aggregate_with<'a, R, I>(
+    records: I,
+    window_seconds: f64,
+    slo: &Slo,
+    gaps: &mut Vec<f64>,
+) -> Vec<RequestStats>
+where
+    R: Observed + 'a,
+    I: IntoIterator<Item = &'a R>,
+{
     let mut groups: BTreeMap<(&str, &str), Vec<&R>> = BTreeMap::new();
     for r in records {
         groups.entry((r.upstream(), r.model())).or_default().push(r);
     }
     groups
         .into_iter()
-        .map(|((upstream, model), rs)| summarise(upstream, model, &rs, window_seconds, slo))
+        .map(|((upstream, model), rs)| {
+            summarise_with(upstream, model, &rs, window_seconds, slo, gaps)
+        })
         .collect()
 }
 
@@ -236,6 +254,18 @@ pub fn summarise<R: Observed>(
     rs: &[&R],
     window_seconds: f64,
     slo: &Slo,
+) -> RequestStats {
+    summarise_with(upstream, model, rs, window_seconds, slo, &mut Vec::new())
+}
+
+/// [`summarise`] with a reusable buffer for the pooled gaps (see [`aggregate_with`]).
+pub fn summarise_with<R: Observed>(
+    upstream: &str,
+    model: &str,
+    rs: &[&R],
+    window_seconds: f64,
+    slo: &Slo,
+    gaps: &mut Vec<f64>,
 ) -> RequestStats {
     let mut outcomes = BTreeMap::new();
     for r in rs {
@@ -252,7 +282,8 @@ pub fn summarise<R: Observed>(
         let mut v: Vec<f64> = ok.iter().filter_map(|r| f(r)).collect();
         Summary::of_owned(&mut v)
     };
-    let mut gaps: Vec<f64> = ok.iter().flat_map(|r| r.gaps_ms()).collect();
+    gaps.clear();
+    gaps.extend(ok.iter().flat_map(|r| r.gaps_ms()));
     let requests = rs.len() as u64;
     let errors = rs.iter().filter(|r| r.outcome().is_error()).count() as u64;
     let completion_tokens: u64 = ok.iter().filter_map(|r| r.completion_tokens()).sum();
@@ -285,7 +316,7 @@ pub fn summarise<R: Observed>(
         outcomes,
         ttft_ms: collect(&|r| r.ttft_ms()),
         tpot_ms: collect(&|r| r.tpot_ms()),
-        itl_ms: Summary::of_owned(&mut gaps),
+        itl_ms: Summary::of_owned(gaps),
         e2e_ms: collect(&|r| Some(r.e2e_ms())),
         prompt_tokens: ok.iter().filter_map(|r| r.prompt_tokens()).sum(),
         completion_tokens,
