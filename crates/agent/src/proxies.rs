@@ -40,7 +40,9 @@ pub async fn start_proxies(
         cfg.capture_bodies = settings.requests.capture_bodies;
         cfg.header_timeout = settings.requests.header_timeout;
         cfg.idle_timeout = settings.requests.idle_timeout;
-        cfg.workers = settings.requests.proxy_workers;
+        if let Some(n) = settings.requests.proxy_workers {
+            cfg.workers = n;
+        }
         let sink = Arc::new(LogSink(shared.requests().clone()));
         bound.push(Proxy::bind(cfg, sink).await?);
     }

@@ -33,8 +33,6 @@ struct Inner {
     histograms: BTreeMap<HistogramKey, RequestHistograms>,
     /// Records waiting to be written (only with a store).
     pending: Vec<RequestRecord>,
-    recorded: u64,
-    dropped_from_window: u64,
 }
 
 impl Inner {
@@ -84,7 +82,6 @@ impl RequestLog {
         let Ok(mut g) = self.inner.lock() else {
             return;
         };
-        g.recorded += 1;
         let key = (r.upstream.as_str(), r.model.as_str(), r.api.operation());
         match g
             .histograms
@@ -103,7 +100,6 @@ impl RequestLog {
             .push_back(Arc::new(WindowRecord::of(&r, upstream, model)));
         if g.window.len() > WINDOW_CAP {
             g.window.pop_front();
-            g.dropped_from_window += 1;
         }
         if self.persisted.load(Ordering::Relaxed) {
             g.pending.push(r);

@@ -18,7 +18,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::client::Client;
-use crate::sweep::{file_type_names, ModelFacts};
+use crate::sweep::{bits_per_weight, file_type_names, ModelFacts};
+use crate::target::ids;
 
 /// What kind of server offers the models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,18 +179,6 @@ pub fn expand(specs: &[ModelSpec], listed: &[String]) -> Result<Vec<ModelSpec>, 
     Ok(out)
 }
 
-fn strings(v: &Value, list: &str, key: &str) -> Vec<String> {
-    v.get(list)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|m| m.get(key).and_then(Value::as_str))
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// A model the server lists, with its size when the list says (Ollama).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listed {
@@ -216,7 +205,7 @@ pub(crate) async fn catalog(
         }
         Catalog::LlamaSwap | Catalog::OpenAi => {
             let v = client.get_json(&format!("{base}/v1/models")).await?;
-            Ok(strings(&v, "data", "id")
+            Ok(ids(&v, "data", "id")
                 .into_iter()
                 .map(|name| Listed {
                     name,
@@ -267,7 +256,7 @@ pub(crate) async fn loaded(client: &Client, base: &str, c: Catalog) -> Vec<Strin
             Err(_) => Vec::new(),
         },
         Catalog::Ollama => match client.get_json(&format!("{base}/api/ps")).await {
-            Ok(v) => strings(&v, "models", "name"),
+            Ok(v) => ids(&v, "models", "name"),
             Err(_) => Vec::new(),
         },
         Catalog::OpenAi => Vec::new(),
@@ -330,7 +319,7 @@ pub fn ollama_show(v: &Value, listed: &Listed) -> Described {
     };
     facts.parameters = parameters;
     facts.bits_per_weight = match (listed.size_bytes, parameters) {
-        (Some(s), Some(p)) if p > 0 => Some(8.0 * s as f64 / p as f64),
+        (Some(s), Some(p)) => bits_per_weight(s, p),
         _ => None,
     };
     Described { facts, file }

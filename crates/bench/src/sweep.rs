@@ -168,6 +168,11 @@ pub(crate) fn file_type_names() -> impl Iterator<Item = &'static str> {
     FILE_TYPES.iter().map(|(_, n)| *n)
 }
 
+/// Bits per weight: 8 × weight bytes ÷ parameters (`None` without parameters).
+pub(crate) fn bits_per_weight(bytes: u64, parameters: u64) -> Option<f64> {
+    (parameters > 0).then(|| 8.0 * bytes as f64 / parameters as f64)
+}
+
 /// Reads what the sweep needs from a GGUF header.
 ///
 /// # Errors
@@ -208,7 +213,7 @@ fn facts_of(f: &infermon_gguf::GgufFile) -> Result<ModelFacts, String> {
     Ok(ModelFacts {
         quant,
         size_bytes: Some(f.file_size.unwrap_or(tensor_bytes)),
-        bits_per_weight: (parameters > 0).then(|| 8.0 * tensor_bytes as f64 / parameters as f64),
+        bits_per_weight: bits_per_weight(tensor_bytes, parameters),
         parameters: Some(parameters),
         source: "GGUF header".into(),
     })

@@ -101,7 +101,8 @@ pub(crate) fn endpoint(url: &str, api: Option<Api>) -> Result<Endpoint, String> 
     })
 }
 
-fn ids(v: &Value, list: &str, key: &str) -> Vec<String> {
+/// The `key` strings of the objects in the array `list` of `v` (model lists).
+pub(crate) fn ids(v: &Value, list: &str, key: &str) -> Vec<String> {
     v.get(list)
         .and_then(Value::as_array)
         .map(|a| {

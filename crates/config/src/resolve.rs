@@ -72,9 +72,9 @@ pub struct RequestSettings {
     pub header_timeout: Duration,
     /// Longest silence between two chunks of an answer (default 5 min).
     pub idle_timeout: Duration,
-    /// Worker threads of each proxy, each with its own event loop (default: one per CPU,
-    /// at most 8).
-    pub proxy_workers: usize,
+    /// Worker threads of each proxy, each with its own event loop (`None`: the proxy's own
+    /// default, one per CPU, at most 8).
+    pub proxy_workers: Option<usize>,
 }
 
 /// An engine to poll.
@@ -559,19 +559,15 @@ fn request_settings(
         Duration::from_secs(300),
         Duration::from_millis(100),
     )?;
+    // (parsed value, text as given, layer); none given leaves the proxy's own default.
     let workers = match (l.env)("INFERMON_PROXY_WORKERS").filter(|s| !s.is_empty()) {
-        Some(v) => (v.trim().parse::<i64>().ok(), v, "environment"),
-        None => match r.proxy_workers {
-            Some(n) => (Some(n), n.to_string(), "file"),
-            None => {
-                let n = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
-                (Some(n as i64), n.to_string(), "default")
-            }
-        },
+        Some(v) => Some((v.trim().parse::<i64>().ok(), v, "environment")),
+        None => r.proxy_workers.map(|n| (Some(n), n.to_string(), "file")),
     };
     let proxy_workers = match workers {
-        (Some(n), _, _) if (1..=64).contains(&n) => n as usize,
-        (_, v, layer) => {
+        None => None,
+        Some((Some(n), _, _)) if (1..=64).contains(&n) => Some(n as usize),
+        Some((_, v, layer)) => {
             return Err(ConfigError::Value {
                 key: "requests.proxy_workers".into(),
                 value: v,

@@ -194,14 +194,14 @@ fn data_dir_follows_xdg() {
 fn proxy_workers_from_file_and_environment() {
     let raw = parse_file_text("[requests]\nproxy_workers = 3\n", "t").unwrap();
     let s = resolve(raw.clone(), &Overrides::default(), &no_env).unwrap();
-    assert_eq!(s.requests.proxy_workers, 3);
+    assert_eq!(s.requests.proxy_workers, Some(3));
     let env = |k: &str| (k == "INFERMON_PROXY_WORKERS").then(|| "1".to_string());
     assert_eq!(
         resolve(raw, &Overrides::default(), &env)
             .unwrap()
             .requests
             .proxy_workers,
-        1
+        Some(1)
     );
     assert_eq!(
         err("[requests]\nproxy_workers = 0\n"),

@@ -4,43 +4,17 @@
 //! `tests/e2e_proxy.rs`). Every fault ends with the client told and the request recorded with
 //! its outcome; nothing panics.
 
-use std::sync::{Arc, Mutex};
+mod support;
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use infermon_mockllm::{spawn, MockConfig, MockServer};
-use infermon_model::request::{Outcome, RequestRecord};
-use infermon_proxy::{Proxy, ProxyConfig, RecordSink, Upstream};
+use infermon_model::request::Outcome;
+use infermon_proxy::{Proxy, ProxyConfig, Upstream};
 use serde_json::{json, Value};
-
-#[derive(Default)]
-struct Sink(Mutex<Vec<RequestRecord>>);
-
-impl RecordSink for Sink {
-    fn record(&self, r: RequestRecord) {
-        self.0.lock().unwrap().push(r);
-    }
-}
-
-impl Sink {
-    /// Waits until `n` records arrived and returns them.
-    async fn wait(&self, n: usize) -> Vec<RequestRecord> {
-        let t = Instant::now();
-        loop {
-            {
-                let v = self.0.lock().unwrap();
-                if v.len() >= n {
-                    return v.clone();
-                }
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(10),
-                "expected {n} records"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-}
+use support::Sink;
 
 struct Rig {
     mock: MockServer,

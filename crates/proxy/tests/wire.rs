@@ -3,43 +3,18 @@
 //! written here that answer with exactly the bytes each test gives (constructed, not an
 //! engine), so framing, keep-alive and the reuse race can be checked byte for byte.
 
+mod support;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use infermon_model::request::{Outcome, RequestRecord};
-use infermon_proxy::{Proxy, ProxyConfig, RecordSink, Upstream};
+use infermon_model::request::Outcome;
+use infermon_proxy::{Proxy, ProxyConfig, Upstream};
 use serde_json::json;
+use support::Sink;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-#[derive(Default)]
-struct Sink(Mutex<Vec<RequestRecord>>);
-
-impl RecordSink for Sink {
-    fn record(&self, r: RequestRecord) {
-        self.0.lock().unwrap().push(r);
-    }
-}
-
-impl Sink {
-    async fn wait(&self, n: usize) -> Vec<RequestRecord> {
-        let t = Instant::now();
-        loop {
-            {
-                let v = self.0.lock().unwrap();
-                if v.len() >= n {
-                    return v.clone();
-                }
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(10),
-                "expected {n} records"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-}
 
 /// What the scripted upstream does with each request on a connection.
 #[derive(Clone, Copy)]
