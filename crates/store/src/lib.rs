@@ -61,7 +61,7 @@
 //!
 //! # Schema version and migrations
 //!
-//! `PRAGMA user_version` is the number of migration steps applied (this build: 3). On open,
+//! `PRAGMA user_version` is the number of migration steps applied (this build: 4). On open,
 //! missing steps are applied in order, each in its own transaction together with its version
 //! bump. Steps are append-only: a released step is never edited; a format change is a new step.
 //! A file with a newer version than this build knows is refused with

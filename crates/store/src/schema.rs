@@ -78,8 +78,42 @@ CREATE INDEX requests_ts ON requests (ts_ms);
 CREATE INDEX requests_model_ts ON requests (model, ts_ms);
 ";
 
+/// v4: diagnosis (observations and the detectors' learned baselines) and one outbox for
+/// everything that must be delivered at least once (alerts now; hub push and remote write
+/// later), each sender on its own `channel`.
+const V4: &str = "
+CREATE TABLE observations (
+    id        TEXT PRIMARY KEY,
+    kind      TEXT NOT NULL,
+    subject   TEXT NOT NULL,
+    severity  TEXT NOT NULL,
+    start_ms  INTEGER NOT NULL,
+    end_ms    INTEGER,
+    body      TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX observations_start ON observations (start_ms);
+CREATE INDEX observations_end ON observations (end_ms);
+CREATE TABLE baselines (
+    key        TEXT PRIMARY KEY,
+    body       TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE outbox (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel     TEXT NOT NULL,
+    dedup_key   TEXT,
+    created_ms  INTEGER NOT NULL,
+    payload     BLOB NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    next_try_ms INTEGER NOT NULL,
+    last_error  TEXT,
+    UNIQUE (channel, dedup_key)
+);
+CREATE INDEX outbox_channel_next ON outbox (channel, next_try_ms);
+";
+
 /// The ordered migration steps; `MIGRATIONS[i]` goes from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes: the number of migration steps.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -58,7 +58,7 @@ fn write_then_read_round_trips_samples_and_points() {
     let stats = store.stats().unwrap();
     assert_eq!((stats.samples, stats.series, stats.points), (3, 2, 6));
     assert_eq!((stats.rollup_1m, stats.rollup_1h), (2, 2));
-    assert_eq!(stats.schema_version, 3);
+    assert_eq!(stats.schema_version, 4);
     assert!(stats.size_bytes > 0);
     assert_eq!(
         store.metric_names().unwrap(),
