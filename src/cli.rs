@@ -33,6 +33,67 @@ enum Command {
     /// Benchmark an endpoint (load generator with hardware correlation), compare reports,
     /// or sweep quantizations.
     Bench(Box<BenchArgs>),
+    /// Run the diagnosis detectors over a recorded trace (CSV) and print what they find.
+    Replay(ReplayArgs),
+    /// The agent's own history: export it as a replay trace.
+    History(HistoryArgs),
+}
+
+/// `infermon replay`
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Columns: t_s, model, requests_running, requests_waiting, prompt_tokens_per_s,\n\
+                  generation_tokens_per_s, ttft_p50_ms, tpot_p50_ms, gpu_util, gpu_clock_mhz, power_w,\n\
+                  gpu_temp_c, thermal_state, kv_usage, swap_in_pages_per_s, mem_available_bytes\n\
+                  (+ optional columns written by `infermon history export`). An empty cell is \"not measured\".\n\
+                  Example: infermon history export --csv --from -2h > incident.csv && infermon replay --trace incident.csv"
+)]
+pub struct ReplayArgs {
+    /// The trace: a CSV file with a header row.
+    #[arg(long)]
+    pub trace: PathBuf,
+    /// Print `{"observations": [...], "disabled": [...]}` instead of a timeline.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `infermon history`
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    #[command(subcommand)]
+    pub command: HistoryCommand,
+}
+
+/// `infermon history ...`
+#[derive(Subcommand, Debug)]
+pub enum HistoryCommand {
+    /// Write the stored raw samples (and measured requests) as a replay trace.
+    Export(HistoryExportArgs),
+}
+
+/// `infermon history export`
+#[derive(Args, Debug)]
+pub struct HistoryExportArgs {
+    /// Write CSV (the replay format; the only format so far, and required so that a later
+    /// format never changes what a script gets).
+    #[arg(long, required = true)]
+    pub csv: bool,
+    /// Start: milliseconds since the epoch, or an offset like -15m, -2h, -1d (raw samples are
+    /// kept for 24 h by default).
+    #[arg(long, default_value = "-1h")]
+    pub from: String,
+    /// End: `now`, milliseconds since the epoch, or an offset.
+    #[arg(long, default_value = "now")]
+    pub to: String,
+    /// Config file, as for `infermon agent` (for the data directory and PUE).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Data directory of the store (default: the agent's).
+    #[arg(long)]
+    pub data_dir: Option<String>,
+    /// Write to this file instead of standard output.
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
 }
 
 /// `infermon proxy`
@@ -384,5 +445,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Fit(f) => cmd::fit::run(f),
         Command::Proxy(p) => cmd::agent::run_proxy(p),
         Command::Bench(b) => cmd::bench::run(*b),
+        Command::Replay(r) => cmd::replay::run(r),
+        Command::History(h) => match h.command {
+            HistoryCommand::Export(e) => cmd::history::export(e),
+        },
     }
 }

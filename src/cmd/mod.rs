@@ -4,4 +4,6 @@ pub mod agent;
 pub mod bench;
 pub mod config;
 pub mod fit;
+pub mod history;
+pub mod replay;
 pub mod status;

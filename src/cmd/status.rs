@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use infermon_detect::text::timeline;
+use infermon_detect::{Clock, Observation};
 use infermon_model::Snapshot;
 
 use crate::cli::StatusArgs;
@@ -13,19 +15,52 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let body = rt.block_on(fetch(&args))?;
+    let body = rt.block_on(fetch(&args, "/api/v1/snapshot"))?;
+    // Open observations and those that ended in the last hour.
+    let obs = rt.block_on(fetch(&args, "/api/v1/observations?since=-1h&limit=50"));
+    let observations: Vec<Observation> = match obs {
+        Ok(b) => serde_json::from_str::<serde_json::Value>(&b)
+            .ok()
+            .and_then(|v| serde_json::from_value(v.get("observations")?.clone()).ok())
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
     if args.json {
-        println!("{body}");
+        let mut v: serde_json::Value = serde_json::from_str(&body)
+            .context("the agent's snapshot could not be read (is this an infermon agent?)")?;
+        if let Some(m) = v.as_object_mut() {
+            m.insert("observations".into(), serde_json::to_value(&observations)?);
+        }
+        println!("{v}");
         return Ok(ExitCode::SUCCESS);
     }
     let snap: Snapshot = serde_json::from_str(&body)
         .context("the agent's snapshot could not be read (is this an infermon agent?)")?;
     print!("{}", table(&snap));
+    print!("{}", observations_table(&observations));
     Ok(ExitCode::SUCCESS)
 }
 
-async fn fetch(args: &StatusArgs) -> anyhow::Result<String> {
-    let url = format!("{}/api/v1/snapshot", args.url.trim_end_matches('/'));
+/// Open observations first, then those that ended in the last hour.
+fn observations_table(obs: &[Observation]) -> String {
+    let (open, ended): (Vec<Observation>, Vec<Observation>) =
+        obs.iter().cloned().partition(|o| o.is_open());
+    let mut o = String::new();
+    if open.is_empty() {
+        o.push_str("OBSERVATIONS none open: nothing looks wrong\n");
+    } else {
+        let _ = writeln!(o, "OBSERVATIONS {} open", open.len());
+        o.push_str(&timeline(&open, Clock::Unix));
+    }
+    if !ended.is_empty() {
+        let _ = writeln!(o, "ENDED IN THE LAST HOUR {}", ended.len());
+        o.push_str(&timeline(&ended, Clock::Unix));
+    }
+    o
+}
+
+async fn fetch(args: &StatusArgs, path: &str) -> anyhow::Result<String> {
+    let url = format!("{}{path}", args.url.trim_end_matches('/'));
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()?;

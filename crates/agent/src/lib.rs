@@ -8,12 +8,14 @@
 
 mod backoff;
 mod collect;
+mod diagnosis;
 mod proxies;
 mod requests;
 mod shared;
 
 pub use backoff::{is_active, Backoff};
 pub use collect::Collector;
+pub use diagnosis::{ChangeSink, Diagnosis, RECENT_REQUESTS};
 pub use proxies::{slo_of, start_proxies};
 pub use requests::{HistogramKey, LogSink, RequestLog};
 pub use shared::Shared;
@@ -29,8 +31,20 @@ use tokio::sync::watch;
 pub async fn run(
     settings: Settings,
     shared: Arc<Shared>,
+    stop: watch::Receiver<bool>,
+) -> Result<(), AgentError> {
+    run_with(settings, shared, None, stop).await
+}
+
+/// [`run`], with every observation change also handed to `sink` (the alert outbox) right
+/// after it is stored.
+pub async fn run_with(
+    settings: Settings,
+    shared: Arc<Shared>,
+    sink: Option<ChangeSink>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), AgentError> {
+    let mut diagnosis = Diagnosis::start(&shared, sink).await;
     let mut collector = Collector::new(&settings);
     let derive_settings = DeriveSettings { pue: settings.pue };
     let mut backoff = Backoff::new(settings.interval, settings.max_interval);
@@ -49,6 +63,7 @@ pub async fn run(
         proxies::annotate_engines(&mut raw, &settings.proxies);
         let mut snapshot = derive(prev.as_ref(), &raw, &derive_settings);
         snapshot.requests = shared.requests().stats(raw.ts_unix_ms);
+        diagnosis.step(&shared, &snapshot).await;
         let next = backoff.next(is_active(&snapshot));
         shared.publish(&raw, snapshot).await;
         if last_prune.elapsed() >= Duration::from_secs(600) {
@@ -62,6 +77,8 @@ pub async fn run(
             _ = stop.changed() => {}
         }
         if *stop.borrow() {
+            let now_ms = prev.as_ref().map_or(0, |p: &infermon_model::raw::RawSample| p.ts_unix_ms);
+            diagnosis.save(&shared, now_ms).await;
             return Ok(());
         }
     }

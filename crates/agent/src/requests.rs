@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use infermon_model::reqstats::{
-    aggregate_with, RequestHistograms, RequestStats, Slo, WindowRecord,
+    aggregate_with, Observed, RequestHistograms, RequestStats, Slo, WindowRecord,
 };
 use infermon_model::request::RequestRecord;
 use infermon_store::{RequestQuery, Store};
@@ -145,6 +145,36 @@ impl RequestLog {
             Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),
             _ => run(),
         }
+    }
+
+    /// Per-model figures of the requests that ended in the last `span` before `now_ms` (at
+    /// most the log's window): what diagnosis compares, so a change shows within seconds.
+    pub fn stats_over(&self, now_ms: i64, span: Duration) -> Vec<RequestStats> {
+        let span = span.min(self.window);
+        let cut = now_ms - span.as_millis() as i64;
+        let kept: Vec<Arc<WindowRecord>> = {
+            let Ok(g) = self.inner.lock() else {
+                return Vec::new();
+            };
+            // Records go in as they end; `ts_unix_ms` is when they arrived, so a long request
+            // can sit behind shorter, later ones: look back a little past the cut.
+            g.window
+                .iter()
+                .rev()
+                .take_while(|r| r.ts_unix_ms >= cut - 300_000)
+                .filter(|r| r.ts_unix_ms + r.e2e_ms() as i64 >= cut)
+                .cloned()
+                .collect()
+        };
+        if kept.is_empty() {
+            return Vec::new();
+        }
+        aggregate_with(
+            kept.iter().map(|r| &**r),
+            span.as_secs_f64(),
+            &self.slo,
+            &mut Vec::new(),
+        )
     }
 
     /// Cumulative histograms since the agent started, per (upstream, model, operation).

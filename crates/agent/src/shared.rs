@@ -3,10 +3,13 @@
 
 use std::sync::{Arc, Mutex};
 
+use infermon_detect::{Change, Observation};
 use infermon_model::raw::RawSample;
 use infermon_model::request::RequestRecord;
 use infermon_model::Snapshot;
-use infermon_store::{HistoryQuery, HistorySeries, RequestQuery, Store, StoreError};
+use infermon_store::{
+    HistoryQuery, HistorySeries, ObservationQuery, RequestQuery, Store, StoreError,
+};
 use tokio::sync::{broadcast, RwLock};
 
 use crate::requests::RequestLog;
@@ -17,7 +20,20 @@ pub struct Shared {
     tx: broadcast::Sender<Arc<Snapshot>>,
     store: Option<Arc<Mutex<Store>>>,
     requests: Arc<RequestLog>,
+    observations: Mutex<ObservationView>,
+    obs_tx: broadcast::Sender<Arc<Change>>,
 }
+
+/// Observations in memory: the open ones, and the newest ended ones for an agent without a
+/// store.
+#[derive(Default)]
+struct ObservationView {
+    open: Vec<Observation>,
+    ended: std::collections::VecDeque<Observation>,
+}
+
+/// Ended observations kept in memory when no store is kept.
+const ENDED_CAP: usize = 500;
 
 impl Shared {
     /// State with an optional store (none: history is not kept) and a request log with a
@@ -30,12 +46,15 @@ impl Shared {
     /// State with an optional store and this request log.
     pub fn with_requests(store: Option<Store>, requests: Arc<RequestLog>) -> Arc<Self> {
         let (tx, _) = broadcast::channel(16);
+        let (obs_tx, _) = broadcast::channel(64);
         requests.set_persisted(store.is_some());
         Arc::new(Shared {
             latest: RwLock::new(None),
             tx,
             store: store.map(|s| Arc::new(Mutex::new(s))),
             requests,
+            observations: Mutex::new(ObservationView::default()),
+            obs_tx,
         })
     }
 
@@ -101,6 +120,73 @@ impl Shared {
         let _ = self.tx.send(snap);
     }
 
+    /// Observations open now.
+    pub fn open_observations(&self) -> Vec<Observation> {
+        self.observations
+            .lock()
+            .map(|v| v.open.clone())
+            .unwrap_or_default()
+    }
+
+    /// A receiver of every future observation change.
+    pub fn subscribe_observations(&self) -> broadcast::Receiver<Arc<Change>> {
+        self.obs_tx.subscribe()
+    }
+
+    /// Takes what diagnosis changed: keeps the open ones in memory and publishes each change
+    /// (the caller has written them to the store).
+    pub fn observe(&self, changes: &[Change]) {
+        if let Ok(mut v) = self.observations.lock() {
+            for c in changes {
+                let o = c.observation();
+                v.open.retain(|x| x.id != o.id);
+                if o.is_open() {
+                    v.open.push(o.clone());
+                } else {
+                    v.ended.push_back(o.clone());
+                    if v.ended.len() > ENDED_CAP {
+                        v.ended.pop_front();
+                    }
+                }
+            }
+            v.open
+                .sort_by(|a, b| b.start_s.total_cmp(&a.start_s).then(a.id.cmp(&b.id)));
+        }
+        for c in changes {
+            let _ = self.obs_tx.send(Arc::new(c.clone()));
+        }
+    }
+
+    /// Observations, newest start first: from the store when one is kept, else from memory.
+    pub async fn observations(&self, q: ObservationQuery) -> Result<Vec<Observation>, String> {
+        let Some(store) = &self.store else {
+            let v = self
+                .observations
+                .lock()
+                .map_err(|_| "observation lock poisoned".to_string())?;
+            let since_s = q.since_ms.map(|m| m as f64 / 1000.0);
+            let mut all: Vec<Observation> = v
+                .open
+                .iter()
+                .chain(v.ended.iter().filter(|_| !q.active_only))
+                .filter(|o| o.end_s.is_none_or(|e| since_s.is_none_or(|s| e >= s)))
+                .cloned()
+                .collect();
+            all.sort_by(|a, b| b.start_s.total_cmp(&a.start_s).then(a.id.cmp(&b.id)));
+            all.truncate(q.limit);
+            return Ok(all);
+        };
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || {
+            let s = store
+                .lock()
+                .map_err(|_| "store lock poisoned".to_string())?;
+            s.observations(&q).map_err(|e: StoreError| e.to_string())
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    }
+
     /// Deletes rows past their retention.
     pub async fn prune(&self, now_ms: i64) {
         if let Some(store) = &self.store {
@@ -109,6 +195,9 @@ impl Shared {
                 if let Ok(mut s) = store.lock() {
                     if let Err(e) = s.prune(now_ms) {
                         tracing::warn!("store prune failed: {e}");
+                    }
+                    if let Err(e) = s.prune_observations(now_ms) {
+                        tracing::warn!("observation prune failed: {e}");
                     }
                 }
             })

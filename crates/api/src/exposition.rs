@@ -39,6 +39,9 @@ fn help(name: &str) -> &'static str {
         "infermon_thermal_cost_ratio" => "(raw WES - penalized WES) / raw WES.",
         "infermon_source_up" => "Source could be read (1) or is unavailable (0); see the snapshot.",
         "infermon_agent_cpu_seconds_total" => "CPU time used by the agent.",
+        "infermon_observation_active" => {
+            "1 while a diagnosis observation is open; see /api/v1/observations."
+        }
         "infermon_agent_resident_memory_bytes" => "Resident memory of the agent.",
         "infermon_agent_sample_interval_seconds" => "Current sampling interval.",
         "infermon_agent_collect_duration_seconds" => "Time the last sampling round took.",

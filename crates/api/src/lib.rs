@@ -5,8 +5,9 @@
 //! | `GET /metrics` | Prometheus text of the latest snapshot, and the proxies' request histograms (OpenTelemetry GenAI names) |
 //! | `GET /api/v1/snapshot` | latest snapshot as JSON |
 //! | `GET /api/v1/history?metric=NAME&from=..&to=..&resolution=..&label=k=v` | stored series |
-//! | `GET /api/v1/stream` | server-sent events, one `snapshot` event per sample |
+//! | `GET /api/v1/stream` | server-sent events: one `snapshot` event per sample, one `observation` event per change |
 //! | `GET /api/v1/requests?model=M&since=-15m&limit=100` | requests measured by the proxies, newest first |
+//! | `GET /api/v1/observations?since=-24h&active=true&limit=200` | diagnosis: open and recent observations, newest first |
 //! | `GET /` | dashboard |
 //!
 //! Security: requests whose `Host` is not a loopback name or an IP literal are refused (DNS
@@ -23,6 +24,7 @@ mod routes;
 
 pub use error::ApiError;
 pub use exposition::render;
+pub use routes::parse_time;
 
 use std::sync::Arc;
 
@@ -48,6 +50,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/history", get(routes::history))
         .route("/api/v1/stream", get(routes::stream))
         .route("/api/v1/requests", get(routes::requests))
+        .route("/api/v1/observations", get(routes::observations))
         .fallback(routes::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

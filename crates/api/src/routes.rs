@@ -9,7 +9,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use futures_util::stream::Stream;
-use infermon_store::{HistoryQuery, RequestQuery, Resolution};
+use infermon_store::{HistoryQuery, ObservationQuery, RequestQuery, Resolution};
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::StreamExt;
 
@@ -26,10 +26,14 @@ pub async fn not_found() -> ApiError {
 }
 
 pub async fn metrics(State(st): State<AppState>) -> Response {
-    let mut body = match st.shared.latest().await {
-        Some(s) => crate::render(&s.series()),
-        None => String::new(),
+    let mut points = match st.shared.latest().await {
+        Some(s) => s.series(),
+        None => Vec::new(),
     };
+    points.extend(infermon_detect::active_series(
+        &st.shared.open_observations(),
+    ));
+    let mut body = crate::render(&points);
     body.push_str(&crate::histograms::render(
         &st.shared.requests().histograms(),
     ));
@@ -61,7 +65,8 @@ fn now_ms() -> i64 {
 }
 
 /// A time parameter: `now`, milliseconds since the epoch, or a past offset like `-15m`, `-2h`.
-fn parse_time(param: &str, v: &str, now: i64) -> Result<i64, ApiError> {
+/// `param` names it in the error.
+pub fn parse_time(param: &str, v: &str, now: i64) -> Result<i64, ApiError> {
     let bad = || {
         ApiError::bad_request(format!(
             "invalid {param} \"{v}\": expected now, milliseconds since the Unix epoch, or an \
@@ -247,13 +252,84 @@ pub async fn requests(
 pub async fn stream(
     State(st): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let rx = st.shared.subscribe();
-    let s = BroadcastStream::new(rx).filter_map(|item| {
+    let snaps = BroadcastStream::new(st.shared.subscribe()).filter_map(|item| {
         let snap = item.ok()?;
         let data = serde_json::to_string(&*snap).ok()?;
         Some(Ok(Event::default().event("snapshot").data(data)))
     });
-    Sse::new(s).keep_alive(KeepAlive::default())
+    // One `observation` event per change: {"change": "opened"|"updated"|"resolved",
+    // "observation": {...}}.
+    let obs = BroadcastStream::new(st.shared.subscribe_observations()).filter_map(|item| {
+        let change = item.ok()?;
+        let data = serde_json::to_string(&*change).ok()?;
+        Some(Ok(Event::default().event("observation").data(data)))
+    });
+    Sse::new(snaps.merge(obs)).keep_alive(KeepAlive::default())
+}
+
+/// Largest `limit` the observations route accepts.
+const MAX_OBSERVATIONS: usize = 10_000;
+
+pub async fn observations(
+    State(st): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let now = now_ms();
+    let mut query = ObservationQuery {
+        since_ms: Some(now - 86_400_000),
+        active_only: false,
+        limit: 200,
+    };
+    for pair in q
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = decode(v);
+        match k {
+            "since" => query.since_ms = Some(parse_time("since", &v, now)?),
+            "active" => {
+                query.active_only = match v.as_str() {
+                    "true" | "1" | "" => true,
+                    "false" | "0" => false,
+                    _ => {
+                        return Err(ApiError::bad_request(format!(
+                            "invalid active \"{v}\": expected true or false"
+                        )))
+                    }
+                }
+            }
+            "limit" => {
+                query.limit = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_OBSERVATIONS).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "invalid limit \"{v}\": expected a whole number from 1 to \
+                             {MAX_OBSERVATIONS}"
+                        ))
+                    })?
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown parameter \"{other}\": expected since, active, limit"
+                )))
+            }
+        }
+    }
+    match st.shared.observations(query).await {
+        Ok(obs) => Ok(Json(serde_json::json!({ "observations": obs })).into_response()),
+        Err(e) => {
+            tracing::warn!("observations query failed: {e}");
+            Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "observations query failed; see the agent log",
+            ))
+        }
+    }
 }
 
 #[cfg(test)]

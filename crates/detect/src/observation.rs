@@ -243,3 +243,21 @@ impl Change {
         }
     }
 }
+
+/// `infermon_observation_active{kind,subject,severity} 1` for each open observation: how
+/// `/metrics` (and so Prometheus alerting) sees diagnosis. Ended ones are absent, not 0.
+pub fn active_series(open: &[Observation]) -> Vec<infermon_model::series::SeriesPoint> {
+    open.iter()
+        .filter(|o| o.is_open())
+        .map(|o| infermon_model::series::SeriesPoint {
+            name: "infermon_observation_active",
+            labels: vec![
+                ("kind", o.kind.as_str().to_string()),
+                ("subject", o.subject.clone()),
+                ("severity", o.severity.as_str().to_string()),
+            ],
+            value: 1.0,
+            kind: infermon_model::series::MetricKind::Gauge,
+        })
+        .collect()
+}

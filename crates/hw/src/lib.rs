@@ -3,7 +3,8 @@
 //! thermal classification live in the model crate.
 //!
 //! - [`HostReader`] reads CPU times and frequency, memory, swap and fault counters, PSI, RAPL
-//!   energy, temperatures and Intel throttle counters into a [`HostRaw`].
+//!   energy, temperatures and Intel throttle counters into a [`HostRaw`], and names the
+//!   [`TOP_PROCESSES`] processes that used the most CPU since its previous read.
 //! - [`detect_gpus`] picks the GPU sources once (amdgpu sysfs, NVML) and says why any could
 //!   not be used; each [`GpuSource`] then reads all of its GPUs.
 //! - [`read_self`] and [`read_process`] read a process's CPU time and memory.
@@ -36,6 +37,7 @@ mod fsread;
 mod host;
 mod nvml;
 mod paths;
+mod proccpu;
 mod procfs;
 mod psi;
 mod rapl;
@@ -57,6 +59,7 @@ pub use host::HostReader;
 pub use nvml::{
     read_nvml_device, NvmlClock, NvmlDevice, NvmlDeviceApi, NvmlMemory, NvmlSource, NvmlUtilization,
 };
+pub use proccpu::{parse_pid_stat_cpu, PidStatCpu, TOP_PROCESSES};
 pub use procfs::{parse_meminfo, parse_proc_stat, parse_vmstat};
 pub use psi::parse_psi;
 pub use selfproc::{

@@ -4,7 +4,7 @@ mod common;
 
 use common::{chmod_000, fake_root, make_dir_in_place, reads_despite_mode_000, write};
 use infermon_hw::HostReader;
-use infermon_model::raw::{RaplZone, Reading, Temperature};
+use infermon_model::raw::{ProcessCpuRaw, RaplZone, Reading, Temperature};
 
 const RECORDED: &str = "host/recorded_vm";
 const INTEL: &str = "host/constructed_intel";
@@ -354,4 +354,120 @@ fn the_real_root_reads_cpu_memory_and_vmstat() {
     {
         assert!(!why.is_empty());
     }
+}
+
+/// A `/proc/<pid>/stat` line with the given name and times (other fields as a real one has).
+fn stat_line(pid: u32, comm: &str, utime: u64, stime: u64, starttime: u64) -> String {
+    format!(
+        "{pid} ({comm}) R 1 {pid} {pid} 0 -1 4194304 2000 0 0 0 {utime} {stime} 0 0 20 0 8 0 \
+         {starttime} 2000000000 100000 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0\n"
+    )
+}
+
+#[test]
+fn top_processes_rank_the_window_and_forget_exited_ones() {
+    use std::time::{Duration, Instant};
+
+    let root = fake_root(&[RECORDED]);
+    let r = root.path();
+    write(r, "proc/1/stat", &stat_line(1, "systemd", 500, 300, 1));
+    write(
+        r,
+        "proc/4242/stat",
+        &stat_line(4242, "ffmpeg", 10_000, 500, 7000),
+    );
+    write(
+        r,
+        "proc/777/stat",
+        &stat_line(777, "llama (server) x", 2000, 100, 8000),
+    );
+    write(
+        r,
+        "proc/999/stat",
+        &stat_line(999, "short lived", 50, 0, 9000),
+    );
+    let mut reader = HostReader::new(r)
+        .with_page_size(4096)
+        .with_clock_ticks(100);
+    let t0 = Instant::now();
+    let first = reader.read_at(t0);
+    // First read: no window, so nothing is ranked yet.
+    assert_eq!(first.top_processes, Some(Reading::ok(Vec::new())));
+
+    // 2.5 s later: ffmpeg used 3.55 s of CPU (355 ticks), llama 0.2 s, systemd none; 999 exited.
+    write(
+        r,
+        "proc/4242/stat",
+        &stat_line(4242, "ffmpeg", 10_300, 555, 7000),
+    );
+    write(
+        r,
+        "proc/777/stat",
+        &stat_line(777, "llama (server) x", 2015, 105, 8000),
+    );
+    std::fs::remove_dir_all(r.join("proc/999")).unwrap();
+    let second = reader.read_at(t0 + Duration::from_millis(2500));
+    let top = second.top_processes.as_ref().unwrap().value().unwrap();
+    let row = |pid: u32, name: &str, total: f64, used: f64| ProcessCpuRaw {
+        pid,
+        name: name.into(),
+        cpu_seconds_total: total,
+        window_cpu_seconds: Some(used),
+        window_seconds: Some(2.5),
+    };
+    assert_eq!(
+        top,
+        &vec![
+            row(4242, "ffmpeg", 108.55, 3.55),
+            row(777, "llama (server) x", 21.2, 0.2),
+        ]
+    );
+
+    // 999 comes back as a new process with the same pid: it is not matched to the old one.
+    write(
+        r,
+        "proc/999/stat",
+        &stat_line(999, "short lived", 30, 0, 9900),
+    );
+    let third = reader.read_at(t0 + Duration::from_millis(4500));
+    let top = third.top_processes.as_ref().unwrap().value().unwrap();
+    assert_eq!(top.len(), 1);
+    assert_eq!((top[0].pid, top[0].window_cpu_seconds), (999, Some(0.3)));
+    assert_eq!(top[0].window_seconds, Some(2.0));
+}
+
+#[test]
+fn top_processes_unavailable_without_proc() {
+    let root = tempfile::tempdir().unwrap();
+    let raw = HostReader::new(root.path()).read();
+    let why = reason(raw.top_processes.as_ref().unwrap());
+    assert!(
+        why.contains(&root.path().join("proc").display().to_string()),
+        "{why}"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_real_proc_ranks_this_busy_test() {
+    let mut reader = HostReader::new("/");
+    assert_eq!(reader.read().top_processes, Some(Reading::ok(Vec::new())));
+    // Burn some CPU in this process so it has something to show.
+    let t = std::time::Instant::now();
+    let mut x: u64 = 1;
+    while t.elapsed() < std::time::Duration::from_millis(300) {
+        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+    }
+    let raw = reader.read();
+    let top = raw.top_processes.unwrap();
+    let top = top.value().expect("top processes");
+    // This machine may be busy with other work, so this process need not be among the top
+    // ones; but something used CPU, and the list is ranked over one window.
+    assert!(!top.is_empty() && top.len() <= infermon_hw::TOP_PROCESSES);
+    let used: Vec<f64> = top.iter().map(|p| p.window_cpu_seconds.unwrap()).collect();
+    assert!(used.windows(2).all(|w| w[0] >= w[1]), "{used:?}");
+    assert!(used.iter().all(|u| *u > 0.0));
+    let window = top[0].window_seconds.unwrap();
+    assert!(window >= 0.3, "{window}");
+    assert!(top.iter().all(|p| p.window_seconds == Some(window)));
 }

@@ -5,10 +5,10 @@
 
 use crate::detail_derive;
 use crate::rate::{counter_delta, counter_delta_u64, per_second, wrapping_delta};
-use crate::raw::{EngineRaw, GpuRaw, HostRaw, RawSample, Reading};
+use crate::raw::{EngineRaw, GpuRaw, HostRaw, ProcessCpuRaw, RawSample, Reading};
 use crate::snapshot::{
-    AgentFigures, Efficiency, EngineFigures, GpuFigures, HostFigures, Snapshot, SourceState,
-    SpeedBasis,
+    AgentFigures, Efficiency, EngineFigures, GpuFigures, HostFigures, ProcessCpuFigures, Snapshot,
+    SourceState, SpeedBasis,
 };
 use crate::thermal::{classify_cpu, classify_gpu, Thermal};
 use crate::wes::wes;
@@ -144,7 +144,35 @@ fn host_figures(prev: Option<&HostRaw>, cur: &HostRaw, window: Option<f64>) -> H
     if let Some(t) = cur.cpu_throttle.value() {
         h.cpu_thermal = Some(classify_cpu(prev.and_then(|p| p.cpu_throttle.value()), t));
     }
+    if let Some(procs) = cur.top_processes.as_ref().and_then(Reading::value) {
+        h.top_processes = process_figures(procs, h.cpu_count);
+    }
     h
+}
+
+/// CPU cores and node share of each process with a window (the reader measured the window on
+/// its own clock, so no previous sample is needed); most CPU first, then lowest pid.
+fn process_figures(procs: &[ProcessCpuRaw], cpu_count: Option<u32>) -> Vec<ProcessCpuFigures> {
+    let mut out: Vec<ProcessCpuFigures> = procs
+        .iter()
+        .filter_map(|p| {
+            let used = p
+                .window_cpu_seconds
+                .filter(|s| s.is_finite() && *s >= 0.0)?;
+            let cpu_cores = per_second(used, p.window_seconds?)?;
+            Some(ProcessCpuFigures {
+                pid: p.pid,
+                name: p.name.clone(),
+                cpu_cores,
+                cpu_ratio: cpu_count
+                    .filter(|n| *n > 0)
+                    .map(|n| cpu_cores / f64::from(n)),
+                cpu_seconds_total: p.cpu_seconds_total,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| b.cpu_cores.total_cmp(&a.cpu_cores).then(a.pid.cmp(&b.pid)));
+    out
 }
 
 /// Top-level RAPL package zones (`intel-rapl:N`), not subzones (`intel-rapl:N:M`), which are
@@ -386,6 +414,9 @@ fn sources(cur: &RawSample) -> Vec<SourceState> {
     push(&mut out, "host.rapl".into(), &h.rapl);
     push(&mut out, "host.temperatures".into(), &h.temperatures);
     push(&mut out, "host.cpu_throttle".into(), &h.cpu_throttle);
+    if let Some(p) = &h.top_processes {
+        push(&mut out, "host.processes".into(), p);
+    }
     for s in &cur.gpu_sources {
         out.push(SourceState {
             source: format!("gpu.{}", s.source),

@@ -113,6 +113,30 @@ pub struct HostRaw {
     pub temperatures: Reading<Vec<Temperature>>,
     /// Intel `thermal_throttle` counters (absent on AMD CPUs).
     pub cpu_throttle: Reading<CpuThrottle>,
+    /// The processes that used the most CPU time since the previous read (`/proc/<pid>/stat`),
+    /// most first. `None`: not read (a sample from before this field, or a reader that does not
+    /// track processes). An empty list: no process used CPU time in the window, or this was the
+    /// reader's first read (no window yet).
+    #[serde(default)]
+    pub top_processes: Option<Reading<Vec<ProcessCpuRaw>>>,
+}
+
+/// One process's CPU time as the host reader saw it (`utime + stime` of `/proc/<pid>/stat`,
+/// all threads, not counting waited-for children).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessCpuRaw {
+    /// Process id.
+    pub pid: u32,
+    /// Command name (`comm`, at most 15 bytes, as the kernel keeps it).
+    pub name: String,
+    /// User + system CPU seconds since the process started (cumulative).
+    pub cpu_seconds_total: f64,
+    /// CPU seconds the process used between the reader's previous read and this one; for a
+    /// process that started in between, all of its CPU time. `None` without a previous read.
+    pub window_cpu_seconds: Option<f64>,
+    /// Length of that window, seconds, on the reader's monotonic clock. `None` without a
+    /// previous read.
+    pub window_seconds: Option<f64>,
 }
 
 /// Cumulative CPU time in USER_HZ ticks from the `cpu` line of `/proc/stat`.

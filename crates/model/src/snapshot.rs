@@ -87,6 +87,26 @@ pub struct HostFigures {
     pub temperatures: Vec<Temperature>,
     /// CPU thermal state from its own throttle counters.
     pub cpu_thermal: Option<Thermal>,
+    /// The processes that used the most CPU over the reader's window, most first (empty
+    /// without a window). Not exported as series (one per pid would be unbounded cardinality).
+    #[serde(default)]
+    pub top_processes: Vec<ProcessCpuFigures>,
+}
+
+/// One process's share of the CPU over the window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessCpuFigures {
+    /// Process id.
+    pub pid: u32,
+    /// Command name (`comm`).
+    pub name: String,
+    /// CPU seconds per second over the window: 1.0 is one core kept busy.
+    pub cpu_cores: f64,
+    /// `cpu_cores` ÷ the number of logical CPUs: the share of the whole node, 0–1 (`None` when
+    /// the CPU count is unavailable).
+    pub cpu_ratio: Option<f64>,
+    /// User + system CPU seconds since the process started.
+    pub cpu_seconds_total: f64,
 }
 
 /// One GPU's figures.

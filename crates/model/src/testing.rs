@@ -18,6 +18,7 @@ pub fn empty_sample(mono_ms: u64) -> RawSample {
             rapl: Reading::unavailable(na()),
             temperatures: Reading::unavailable(na()),
             cpu_throttle: Reading::unavailable(na()),
+            top_processes: None,
         },
         gpus: Vec::new(),
         gpu_sources: Vec::new(),

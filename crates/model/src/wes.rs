@@ -35,6 +35,20 @@ fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
+/// Penalized WES before rounding (`tok/s ÷ (W × PUE × penalty)`), for comparisons finer
+/// than the displayed 0.1 (diagnosis compares it with its own baseline); `None` where
+/// [`wes`] gives no WES.
+pub fn penalized_unrounded(
+    tokens_per_second: Option<f64>,
+    watts: Option<f64>,
+    pue: f64,
+    penalty: f64,
+) -> Option<f64> {
+    let tps = tokens_per_second.filter(|t| *t > 0.0)?;
+    let w = watts.filter(|w| *w > 0.0 && w.is_finite())?;
+    Some(tps / (w * pue * penalty))
+}
+
 /// Computes WES from tokens per second, watts, PUE and the thermal penalty.
 pub fn wes(
     tokens_per_second: Option<f64>,

@@ -198,3 +198,91 @@ fn server_window_rate_is_preferred_when_the_window_has_tokens() {
     let e = derive(Some(&a), &d, &DeriveSettings::default()).engines[0].clone();
     assert_eq!(e.generation_tokens_per_second, Some(96.0));
 }
+
+fn proc_cpu(pid: u32, name: &str, total: f64, used: Option<f64>, window: f64) -> ProcessCpuRaw {
+    ProcessCpuRaw {
+        pid,
+        name: name.into(),
+        cpu_seconds_total: total,
+        window_cpu_seconds: used,
+        window_seconds: used.map(|_| window),
+    }
+}
+
+#[test]
+fn top_processes_in_cores_and_share_of_the_node() {
+    let mut s = empty_sample(2000);
+    s.host.cpu = Reading::ok(CpuTimes {
+        n_cpus: 4,
+        ..CpuTimes::default()
+    });
+    s.host.top_processes = Some(Reading::ok(vec![
+        // 5.68 CPU seconds in 2 s: 2.84 cores, 71 % of 4 CPUs.
+        proc_cpu(4242, "ffmpeg", 120.0, Some(5.68), 2.0),
+        proc_cpu(777, "llama (server)", 30.5, Some(0.5), 2.0),
+        // No window figures: left out.
+        proc_cpu(1, "systemd", 9.0, None, 2.0),
+    ]));
+    let snap = derive(None, &s, &DeriveSettings::default());
+    let top = &snap.host.top_processes;
+    assert_eq!(top.len(), 2);
+    assert_eq!((top[0].pid, top[0].name.as_str()), (4242, "ffmpeg"));
+    assert!((top[0].cpu_cores - 2.84).abs() < 1e-12);
+    assert!((top[0].cpu_ratio.unwrap() - 0.71).abs() < 1e-12);
+    assert_eq!(top[0].cpu_seconds_total, 120.0);
+    assert_eq!((top[1].pid, top[1].cpu_cores), (777, 0.25));
+    assert_eq!(top[1].cpu_ratio, Some(0.0625));
+    let source = snap
+        .sources
+        .iter()
+        .find(|x| x.source == "host.processes")
+        .unwrap();
+    assert!(source.ok);
+    // Never exported: one series per pid would be unbounded.
+    assert!(snap
+        .series()
+        .iter()
+        .all(|p| !p.labels.iter().any(|(k, _)| *k == "pid")));
+
+    // Without a CPU count there are cores but no share.
+    s.host.cpu = Reading::unavailable("/proc/stat: not found");
+    let top = derive(None, &s, &DeriveSettings::default())
+        .host
+        .top_processes;
+    assert_eq!((top[0].cpu_cores, top[0].cpu_ratio), (2.84, None));
+
+    // Unread (older samples) or unavailable: no processes; unavailable is named in sources.
+    s.host.top_processes = None;
+    let snap = derive(None, &s, &DeriveSettings::default());
+    assert!(snap.host.top_processes.is_empty());
+    assert!(!snap.sources.iter().any(|x| x.source == "host.processes"));
+    s.host.top_processes = Some(Reading::unavailable("/proc: permission denied"));
+    let snap = derive(None, &s, &DeriveSettings::default());
+    assert!(snap.host.top_processes.is_empty());
+    let source = snap
+        .sources
+        .iter()
+        .find(|x| x.source == "host.processes")
+        .unwrap();
+    assert_eq!(source.reason.as_deref(), Some("/proc: permission denied"));
+}
+
+#[test]
+fn raw_samples_without_top_processes_still_read() {
+    let s = empty_sample(0);
+    let mut json = serde_json::to_value(&s).unwrap();
+    json["host"]
+        .as_object_mut()
+        .unwrap()
+        .remove("top_processes");
+    let back: RawSample = serde_json::from_value(json).unwrap();
+    assert_eq!(back.host.top_processes, None);
+    let snap = derive(None, &back, &DeriveSettings::default());
+    let mut json = serde_json::to_value(&snap).unwrap();
+    json["host"]
+        .as_object_mut()
+        .unwrap()
+        .remove("top_processes");
+    let back: infermon_model::Snapshot = serde_json::from_value(json).unwrap();
+    assert!(back.host.top_processes.is_empty());
+}

@@ -86,6 +86,8 @@
 #![deny(missing_docs)]
 
 mod error;
+mod observations;
+mod outbox;
 mod query;
 mod requests;
 mod schema;
@@ -102,6 +104,8 @@ use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
 pub use error::StoreError;
+pub use observations::{ObservationQuery, OBSERVATION_RETENTION_MS};
+pub use outbox::{Outbox, OutboxItem};
 pub use query::{HistoryPoint, HistoryQuery, HistorySeries, Resolution};
 pub use requests::RequestQuery;
 

@@ -1,6 +1,7 @@
 //! Tests. `sample` and `point` build inputs by hand, as the collectors and the model would.
 
 mod crash;
+mod outbox;
 mod query;
 mod rollup;
 mod roundtrip;
@@ -46,6 +47,7 @@ pub(crate) fn sample(ts_ms: i64) -> RawSample {
             rapl: Reading::unavailable("/sys/class/powercap: permission denied"),
             temperatures: Reading::ok(Vec::new()),
             cpu_throttle: Reading::unavailable("not an intel cpu"),
+            top_processes: None,
         },
         gpus: vec![gpu],
         gpu_sources: Vec::new(),
