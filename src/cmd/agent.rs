@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use infermon_agent::{slo_of, start_proxies, RequestLog, Shared};
+use infermon_agent::{slo_of, start_proxies, ChangeSink, RequestLog, Shared};
+use infermon_alert::{AlertTarget, AlertTargetSpec, Alerter};
 use infermon_api::{app, AppState};
 use infermon_config::{load, Overrides, Settings};
-use infermon_store::{Retention, Store};
+use infermon_store::{ObservationQuery, Retention, Store};
 use tokio::sync::watch;
 
 use crate::cli::{AgentArgs, ProxyArgs};
@@ -81,9 +82,59 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The alert targets of the config, validated.
+pub fn alert_targets(settings: &Settings) -> anyhow::Result<Vec<AlertTarget>> {
+    let specs: Vec<AlertTargetSpec> = settings
+        .alerts
+        .iter()
+        .map(|a| AlertTargetSpec {
+            name: a.name.clone(),
+            url: a.url.clone(),
+            format: a.format.clone(),
+            secret: a.secret.clone(),
+            kinds: a.kinds.clone(),
+            min_severity: a.min_severity.clone(),
+            send_resolved: a.send_resolved,
+            cooldown: a.cooldown,
+            timeout: a.timeout,
+        })
+        .collect();
+    Ok(AlertTarget::validate_all(&specs)?)
+}
+
 async fn serve(settings: Settings, store: Store) -> anyhow::Result<()> {
     let log = RequestLog::new(settings.requests.window, slo_of(&settings.requests.slo));
+    let targets = alert_targets(&settings)?;
     let shared = Shared::with_requests(Some(store), log);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (sink, alert_stats, delivery) = if targets.is_empty() {
+        (None, None, None)
+    } else {
+        let mut alerter = Alerter::new(targets)?;
+        let open = shared
+            .observations(ObservationQuery {
+                active_only: true,
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("reading open observations: {e}"))?;
+        alerter.restore(&open);
+        let stats = alerter.stats();
+        let store = shared
+            .store()
+            .ok_or_else(|| anyhow::anyhow!("alerts need the store"))?;
+        let delivery = tokio::spawn(alerter.delivery().run(store, stop_rx.clone()));
+        let alerter = std::sync::Mutex::new(alerter);
+        let sink: ChangeSink = Arc::new(move |store: &mut Store, changes, now_ms| {
+            if let Ok(mut a) = alerter.lock() {
+                for e in a.enqueue(store, changes, now_ms).errors {
+                    tracing::warn!("alert: {e}");
+                }
+            }
+        });
+        (Some(sink), Some(stats), Some(delivery))
+    };
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -95,10 +146,10 @@ async fn serve(settings: Settings, store: Store) -> anyhow::Result<()> {
         discovery = settings.discovery,
         "infermon agent started"
     );
-    let (stop_tx, stop_rx) = watch::channel(false);
     let state = AppState {
         shared: shared.clone(),
         token: settings.token.as_deref().map(Arc::from),
+        alerts: alert_stats,
     };
     let mut http_stop = stop_rx.clone();
     let server = tokio::spawn(async move {
@@ -109,7 +160,7 @@ async fn serve(settings: Settings, store: Store) -> anyhow::Result<()> {
             .await
     });
     let (proxy_tasks, _) = start_proxies(&settings, &shared, stop_rx.clone()).await?;
-    let sampler = tokio::spawn(infermon_agent::run(settings, shared, stop_rx));
+    let sampler = tokio::spawn(infermon_agent::run_with(settings, shared, sink, stop_rx));
     shutdown_signal().await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
@@ -118,6 +169,9 @@ async fn serve(settings: Settings, store: Store) -> anyhow::Result<()> {
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), sampler).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    if let Some(d) = delivery {
+        let _ = tokio::time::timeout(Duration::from_secs(5), d).await;
+    }
     Ok(())
 }
 

@@ -11,6 +11,7 @@ pub fn run(args: ConfigArgs) -> anyhow::Result<ExitCode> {
         None => print!("{SAMPLE_CONFIG}"),
         Some(path) => {
             let s = load(Some(&path), &Overrides::default())?;
+            let alerts = crate::cmd::agent::alert_targets(&s)?;
             println!("{}: ok", path.display());
             println!(
                 "listen {}, interval {:?} (max {:?}), data {}",
@@ -19,6 +20,9 @@ pub fn run(args: ConfigArgs) -> anyhow::Result<ExitCode> {
                 s.max_interval,
                 s.data_dir.display()
             );
+            for a in &alerts {
+                println!("alert {}: {:?} to {}", a.name, a.format, a.url);
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -32,9 +32,8 @@ pub fn export(args: HistoryExportArgs) -> anyhow::Result<ExitCode> {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
-    let time = |p: &str, v: &str| {
-        infermon_api::parse_time(p, v, now).map_err(|e| anyhow!(e.message))
-    };
+    let time =
+        |p: &str, v: &str| infermon_api::parse_time(p, v, now).map_err(|e| anyhow!(e.message));
     let (from, to) = (time("--from", &args.from)?, time("--to", &args.to)?);
     if from > to {
         bail!("--from ({from}) is after --to ({to})");

@@ -189,3 +189,30 @@ pub async fn get_text(url: &str) -> String {
         .await
         .expect("body")
 }
+
+/// `promtool` (from the `prometheus` package; `scripts/setup-test-deps.sh` installs it): the
+/// path in `INFERMON_PROMTOOL`, else the first on `PATH`. `None` after printing why the test
+/// is skipped; with `INFERMON_REQUIRE_E2E=1` a missing promtool fails instead.
+pub fn promtool(test: &str) -> Option<PathBuf> {
+    let is_file = |p: &PathBuf| p.is_file();
+    let found = match std::env::var_os("INFERMON_PROMTOOL") {
+        Some(p) if !p.is_empty() => Some(PathBuf::from(p)).filter(is_file),
+        _ => std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join("promtool"))
+                .find(is_file)
+        }),
+    };
+    if found.is_none() {
+        let msg = format!(
+            "SKIPPED test {test}: promtool not found (INFERMON_PROMTOOL unset or not a file, none \
+             on PATH); run `bash scripts/setup-test-deps.sh` (installs the Debian package \
+             `prometheus`) or `bash scripts/test.sh`"
+        );
+        if std::env::var("INFERMON_REQUIRE_E2E").as_deref() == Ok("1") {
+            panic!("{msg}");
+        }
+        eprintln!("{msg}");
+    }
+    found
+}

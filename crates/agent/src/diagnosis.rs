@@ -35,7 +35,9 @@ impl Diagnosis {
         let mut detector = Detector::new(Clock::Unix);
         if let Some(store) = shared.store() {
             let loaded = tokio::task::spawn_blocking(move || {
-                let s = store.lock().map_err(|_| "store lock poisoned".to_string())?;
+                let s = store
+                    .lock()
+                    .map_err(|_| "store lock poisoned".to_string())?;
                 let b = s.load_baselines().map_err(|e| e.to_string())?;
                 let open = s
                     .observations(&ObservationQuery {
@@ -76,9 +78,19 @@ impl Diagnosis {
         }
     }
 
+    /// Whether something is wrong now (a warning or critical observation is open): the loop
+    /// then keeps sampling at the active interval instead of backing off.
+    pub fn alarmed(&self) -> bool {
+        self.detector
+            .open()
+            .any(|o| o.severity >= infermon_detect::Severity::Warning)
+    }
+
     /// Runs the detectors over one snapshot; stores, hands on and publishes the changes.
     pub async fn step(&mut self, shared: &Shared, snap: &Snapshot) {
-        let recent = shared.requests().stats_over(snap.ts_unix_ms, RECENT_REQUESTS);
+        let recent = shared
+            .requests()
+            .stats_over(snap.ts_unix_ms, RECENT_REQUESTS);
         let frame = from_snapshot(snap, &recent, Some(std::process::id()));
         let changes = self.detector.step(&frame);
         if !changes.is_empty() {
@@ -105,8 +117,11 @@ impl Diagnosis {
         let b = self.detector.baselines().clone();
         let since = self.saved_s;
         let res = tokio::task::spawn_blocking(move || {
-            let mut s = store.lock().map_err(|_| "store lock poisoned".to_string())?;
-            s.save_baselines(&b, since, now_ms).map_err(|e| e.to_string())
+            let mut s = store
+                .lock()
+                .map_err(|_| "store lock poisoned".to_string())?;
+            s.save_baselines(&b, since, now_ms)
+                .map_err(|e| e.to_string())
         })
         .await;
         match res {
@@ -117,9 +132,16 @@ impl Diagnosis {
     }
 }
 
-async fn write(store: Arc<Mutex<Store>>, changes: Vec<Change>, sink: Option<ChangeSink>, now_ms: i64) {
+async fn write(
+    store: Arc<Mutex<Store>>,
+    changes: Vec<Change>,
+    sink: Option<ChangeSink>,
+    now_ms: i64,
+) {
     let res = tokio::task::spawn_blocking(move || {
-        let mut s = store.lock().map_err(|_| "store lock poisoned".to_string())?;
+        let mut s = store
+            .lock()
+            .map_err(|_| "store lock poisoned".to_string())?;
         let obs: Vec<_> = changes.iter().map(|c| c.observation().clone()).collect();
         let r = s.upsert_observations(&obs).map_err(|e| e.to_string());
         if let Some(sink) = sink {

@@ -63,8 +63,10 @@ pub async fn run_with(
         proxies::annotate_engines(&mut raw, &settings.proxies);
         let mut snapshot = derive(prev.as_ref(), &raw, &derive_settings);
         snapshot.requests = shared.requests().stats(raw.ts_unix_ms);
-        diagnosis.step(&shared, &snapshot).await;
-        let next = backoff.next(is_active(&snapshot));
+        if settings.diagnosis {
+            diagnosis.step(&shared, &snapshot).await;
+        }
+        let next = backoff.next(is_active(&snapshot) || diagnosis.alarmed());
         shared.publish(&raw, snapshot).await;
         if last_prune.elapsed() >= Duration::from_secs(600) {
             shared.prune(raw.ts_unix_ms).await;
@@ -77,7 +79,9 @@ pub async fn run_with(
             _ = stop.changed() => {}
         }
         if *stop.borrow() {
-            let now_ms = prev.as_ref().map_or(0, |p: &infermon_model::raw::RawSample| p.ts_unix_ms);
+            let now_ms = prev
+                .as_ref()
+                .map_or(0, |p: &infermon_model::raw::RawSample| p.ts_unix_ms);
             diagnosis.save(&shared, now_ms).await;
             return Ok(());
         }

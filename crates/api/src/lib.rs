@@ -16,6 +16,7 @@
 //! internals.
 #![deny(missing_docs)]
 
+mod alerts;
 mod error;
 mod exposition;
 mod guard;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub shared: Arc<Shared>,
     /// Bearer token required on every route, when set.
     pub token: Option<Arc<str>>,
+    /// Alert delivery counters for `/metrics`, when alert targets are configured.
+    pub alerts: Option<infermon_alert::AlertStatsHandle>,
 }
 
 /// The API router.

@@ -34,6 +34,9 @@ pub async fn metrics(State(st): State<AppState>) -> Response {
         &st.shared.open_observations(),
     ));
     let mut body = crate::render(&points);
+    if let Some(a) = &st.alerts {
+        body.push_str(&crate::alerts::render(&a.snapshot()));
+    }
     body.push_str(&crate::histograms::render(
         &st.shared.requests().histograms(),
     ));

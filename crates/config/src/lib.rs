@@ -23,8 +23,8 @@ pub use error::ConfigError;
 pub use paths::{default_config_paths, default_data_dir};
 pub use raw::{parse_file_text, RawConfig};
 pub use resolve::{
-    parse_slo, resolve, EngineSpec, Overrides, ProxySpec, RequestSettings, Settings, SloSpec,
-    ENGINE_KINDS, SAMPLE_CONFIG,
+    parse_slo, resolve, AlertSpec, EngineSpec, Overrides, ProxySpec, RequestSettings, Settings,
+    SloSpec, ENGINE_KINDS, SAMPLE_CONFIG,
 };
 
 /// Loads the config file (the given path, else the first default path that exists), then

@@ -29,6 +29,45 @@ pub struct RawConfig {
     /// `[requests]`
     #[serde(default)]
     pub requests: RawRequests,
+    /// `[[alert]]`
+    #[serde(default)]
+    pub alert: Vec<RawAlert>,
+    /// `[diagnosis]`
+    #[serde(default)]
+    pub diagnosis: RawDiagnosis,
+}
+
+/// `[diagnosis]`
+#[derive(Debug, Default, Deserialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawDiagnosis {
+    /// Run the detectors.
+    pub enabled: Option<bool>,
+}
+
+/// `[[alert]]`: a webhook that receives observations.
+#[derive(Debug, Default, Deserialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlert {
+    /// Unique name.
+    pub name: String,
+    /// Where to POST.
+    pub url: String,
+    /// `json`, `slack` or `ntfy`.
+    pub format: Option<String>,
+    /// HMAC-SHA256 key.
+    pub secret: Option<String>,
+    /// Only these kinds.
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    /// Least severity sent.
+    pub min_severity: Option<String>,
+    /// Also send resolutions.
+    pub send_resolved: Option<bool>,
+    /// Quiet time per kind and subject.
+    pub cooldown: Option<String>,
+    /// Per-request timeout.
+    pub timeout: Option<String>,
 }
 
 /// `[[proxy]]`

@@ -152,6 +152,66 @@ pub struct Settings {
     pub proxies: Vec<ProxySpec>,
     /// Request measurement settings.
     pub requests: RequestSettings,
+    /// Alert webhooks (`[[alert]]`); their names, URLs, formats, kinds and severities are
+    /// checked by `infermon-alert` when the agent starts and by `infermon config --check`.
+    pub alerts: Vec<AlertSpec>,
+    /// Run the diagnosis detectors (default on; `[diagnosis] enabled`, `INFERMON_DIAGNOSIS`).
+    pub diagnosis: bool,
+}
+
+/// One `[[alert]]` with its durations parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertSpec {
+    /// Unique name.
+    pub name: String,
+    /// Where to POST.
+    pub url: String,
+    /// `json`, `slack` or `ntfy` (`None`: json).
+    pub format: Option<String>,
+    /// HMAC-SHA256 key.
+    pub secret: Option<String>,
+    /// Only these kinds (empty: all).
+    pub kinds: Vec<String>,
+    /// Least severity sent (`None`: warning).
+    pub min_severity: Option<String>,
+    /// Also send resolutions (`None`: yes).
+    pub send_resolved: Option<bool>,
+    /// Quiet time per kind and subject (`None`: 5 min).
+    pub cooldown: Option<Duration>,
+    /// Per-request timeout (`None`: 10 s).
+    pub timeout: Option<Duration>,
+}
+
+fn alerts(raw: &RawConfig) -> Result<Vec<AlertSpec>, ConfigError> {
+    raw.alert
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let d = |key: &str, v: &Option<String>, min: Duration| {
+                v.as_ref()
+                    .map(|v| {
+                        duration(
+                            &format!("alert[{i}].{key}"),
+                            Some((v.clone(), "file")),
+                            Duration::ZERO,
+                            min,
+                        )
+                    })
+                    .transpose()
+            };
+            Ok(AlertSpec {
+                name: a.name.clone(),
+                url: a.url.clone(),
+                format: a.format.clone(),
+                secret: a.secret.clone(),
+                kinds: a.kinds.clone(),
+                min_severity: a.min_severity.clone(),
+                send_resolved: a.send_resolved,
+                cooldown: d("cooldown", &a.cooldown, Duration::ZERO)?,
+                timeout: d("timeout", &a.timeout, Duration::from_millis(100))?,
+            })
+        })
+        .collect()
 }
 
 struct Layered<'a> {
@@ -342,24 +402,23 @@ pub fn resolve(
         Duration::from_secs(400 * day),
         Duration::from_secs(day),
     )?;
-    let discovery = if o.no_discovery {
-        false
-    } else if let Some(v) = env("INFERMON_DISCOVERY").filter(|s| !s.is_empty()) {
-        match v.as_str() {
-            "1" | "true" | "on" => true,
-            "0" | "false" | "off" => false,
-            _ => {
-                return Err(ConfigError::Value {
-                    key: "INFERMON_DISCOVERY".into(),
+    let switch = |key: &str, file: Option<bool>| -> Result<bool, ConfigError> {
+        match env(key).filter(|s| !s.is_empty()) {
+            None => Ok(file.unwrap_or(true)),
+            Some(v) => match v.as_str() {
+                "1" | "true" | "on" => Ok(true),
+                "0" | "false" | "off" => Ok(false),
+                _ => Err(ConfigError::Value {
+                    key: key.into(),
                     value: v,
                     layer: "environment",
                     expected: "true or false".into(),
-                })
-            }
+                }),
+            },
         }
-    } else {
-        raw.discovery.enabled.unwrap_or(true)
     };
+    let discovery = !o.no_discovery && switch("INFERMON_DISCOVERY", raw.discovery.enabled)?;
+    let diagnosis = switch("INFERMON_DIAGNOSIS", raw.diagnosis.enabled)?;
     let discovery_interval = duration(
         "discovery.interval",
         l.pick(
@@ -420,7 +479,10 @@ pub fn resolve(
     )?;
     let proxies = proxies(&raw, o, env, token.is_some())?;
     let requests = request_settings(&raw, o, &l)?;
+    let alerts = alerts(&raw)?;
     Ok(Settings {
+        alerts,
+        diagnosis,
         retention_requests,
         proxies,
         requests,

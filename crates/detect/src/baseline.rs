@@ -103,8 +103,14 @@ impl Baseline {
         }
         if let Some(c) = self.centre().filter(|c| c.abs() > f64::EPSILON) {
             // Deviations are clipped at 5× the current spread so one outlier moves it little.
-            let dev = ((v - c) / c).abs().min(5.0 * self.rel_dev.max(MIN_REL_SIGMA));
-            let alpha = if self.samples < WARM_SAMPLES { 0.2 } else { 0.02 };
+            let dev = ((v - c) / c)
+                .abs()
+                .min(5.0 * self.rel_dev.max(MIN_REL_SIGMA));
+            let alpha = if self.samples < WARM_SAMPLES {
+                0.2
+            } else {
+                0.02
+            };
             self.rel_dev += alpha * (dev - self.rel_dev);
         }
         if self.recent.is_empty() {

@@ -146,7 +146,13 @@ impl Detector {
         let mut out = Vec::new();
         let learn = !self.open.values().any(|o| o.severity >= Severity::Warning);
         self.model_changes(f, &mut out);
-        let verdicts = patterns::judge(f, &mut self.patterns, &mut self.baselines, learn, self.clock);
+        let verdicts = patterns::judge(
+            f,
+            &mut self.patterns,
+            &mut self.baselines,
+            learn,
+            self.clock,
+        );
         for v in verdicts {
             if !self.disabled.contains_key(&v.kind) {
                 self.apply(f.t_s, v, &mut out);
@@ -308,11 +314,24 @@ impl Detector {
         if running.is_some_and(|r| r <= 0.0) || f.engines.iter().any(|e| e.up == Some(false)) {
             return;
         }
-        let mut models: Vec<&str> = f.engines.iter().filter_map(|e| e.model.as_deref()).collect();
+        let mut models: Vec<&str> = f
+            .engines
+            .iter()
+            .filter_map(|e| e.model.as_deref())
+            .collect();
         models.sort_unstable();
         let ctx = context(running, None);
         let key = format!("node|{}|{}|{}", models.join("+"), WES_METRIC.figure, ctx);
-        self.drift(t_of(f), WES_METRIC, "node", &key, &ctx, f.node.wes_penalized, learn, out);
+        self.drift(
+            t_of(f),
+            WES_METRIC,
+            "node",
+            &key,
+            &ctx,
+            f.node.wes_penalized,
+            learn,
+            out,
+        );
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -342,7 +361,14 @@ impl Detector {
             }
             return;
         };
-        let step = d.feed(t, x, normal.centre, normal.rel_sigma, m.higher_is_worse, is_open);
+        let step = d.feed(
+            t,
+            x,
+            normal.centre,
+            normal.rel_sigma,
+            m.higher_is_worse,
+            is_open,
+        );
         let calm = d.calm();
         let now = d.now();
         match step {
@@ -452,8 +478,7 @@ impl Detector {
                     (t - d.last_seen > STALE_S).then_some(d.last_bad)
                 } else {
                     let h = self.holds.get(k)?;
-                    (t - h.last_active > STALE_S && t - h.last_seen > 0.0)
-                        .then_some(h.last_active)
+                    (t - h.last_active > STALE_S && t - h.last_seen > 0.0).then_some(h.last_active)
                 };
                 last.map(|l| (k.clone(), l))
             })
@@ -495,7 +520,12 @@ fn symptom_severity(m: Metric, now: f64, base: f64) -> Severity {
     }
 }
 
-fn symptom_action(o: &Observation, tpot_calm: Option<bool>, cause: Option<&str>, clock: Clock) -> String {
+fn symptom_action(
+    o: &Observation,
+    tpot_calm: Option<bool>,
+    cause: Option<&str>,
+    clock: Clock,
+) -> String {
     let f = o.evidence.figures.first();
     let (base, now) = (
         f.and_then(|f| f.baseline).unwrap_or(0.0),

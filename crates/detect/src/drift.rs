@@ -83,9 +83,14 @@ pub(crate) struct Drift {
 pub(crate) enum Step {
     Nothing,
     /// Confirmed: onset and the median since it.
-    Confirm { onset: f64, now: f64 },
+    Confirm {
+        onset: f64,
+        now: f64,
+    },
     /// Back to normal since this time.
-    Recover { at: f64 },
+    Recover {
+        at: f64,
+    },
 }
 
 fn quantile(v: &[f32], q: f64) -> f64 {
@@ -211,7 +216,10 @@ mod tests {
         let (i, Step::Confirm { onset, now }) = &got[0] else {
             panic!("{got:?}")
         };
-        assert_eq!(*onset, 100.0, "onset at the first high sample (t = 50 × 2 s)");
+        assert_eq!(
+            *onset, 100.0,
+            "onset at the first high sample (t = 50 × 2 s)"
+        );
         assert!(*i <= 56, "confirmed within 12 s: tick {i}");
         assert_eq!(*now, 115.0);
     }
@@ -240,8 +248,7 @@ mod tests {
         let mut confirmed = None;
         for i in 0..60 {
             let x = if i < 30 { 50.0 } else { 35.0 };
-            if let Step::Confirm { onset, .. } =
-                d.feed(i as f64 * 2.0, x, 50.0, 0.02, false, false)
+            if let Step::Confirm { onset, .. } = d.feed(i as f64 * 2.0, x, 50.0, 0.02, false, false)
             {
                 confirmed = Some(onset);
                 break;

@@ -18,9 +18,9 @@ mod detector;
 mod drift;
 pub mod frame;
 pub mod observation;
+mod patterns;
 mod replay;
 mod snapshot;
-mod patterns;
 pub mod text;
 pub mod trace;
 

@@ -204,7 +204,12 @@ pub struct Observation {
 impl Observation {
     /// Builds the id from kind, subject and start.
     pub fn make_id(kind: Kind, subject: &str, start_s: f64) -> String {
-        format!("{}:{}:{}", kind.as_str(), subject, (start_s * 1000.0).round() as i64)
+        format!(
+            "{}:{}:{}",
+            kind.as_str(),
+            subject,
+            (start_s * 1000.0).round() as i64
+        )
     }
 
     /// Whether it is still open.

@@ -238,14 +238,14 @@ fn thermal(f: &Frame, baselines: &mut Baselines, learn: bool, out: &mut Vec<Verd
     let mut v = Verdict::new(Kind::PowerCapping, "node".into(), Some(capped));
     if capped {
         v.evidence = ev(
-            vec![fig("power_w", g0.and_then(|g| g.power_limit_w), f.node.power_w)],
+            vec![fig(
+                "power_w",
+                g0.and_then(|g| g.power_limit_w),
+                f.node.power_w,
+            )],
             (!reasons.is_empty()).then(|| format!("reasons: {}", reasons.join(", "))),
         );
-        v.action = power_action(
-            "The node",
-            f.node.power_w,
-            g0.and_then(|g| g.power_limit_w),
-        );
+        v.action = power_action("The node", f.node.power_w, g0.and_then(|g| g.power_limit_w));
     }
     out.push(v);
 }
@@ -321,7 +321,11 @@ fn cpu_contention(f: &Frame, clock: Clock, out: &mut Vec<Verdict>) {
             .collect();
         let mut figs = vec![fig("cpu_util", Some(0.85), Some(util))];
         if let Some(p) = others.first() {
-            figs.push(fig(&format!("cpu_share:{}:{}", p.name, p.pid), None, Some(p.cores / cpus)));
+            figs.push(fig(
+                &format!("cpu_share:{}:{}", p.name, p.pid),
+                None,
+                Some(p.cores / cpus),
+            ));
         }
         v.evidence = ev(figs, Some(format!("{} CPUs", fmt_num(cpus))));
         v.action = format!(
@@ -401,7 +405,10 @@ fn memory(f: &Frame, out: &mut Vec<Verdict>) {
             figs.push(fig("psi_memory_some", Some(0.10), Some(p)));
         }
         v.evidence = ev(figs, None);
-        let avail = n.mem_available_bytes.map(gib).unwrap_or_else(|| "little".into());
+        let avail = n
+            .mem_available_bytes
+            .map(gib)
+            .unwrap_or_else(|| "little".into());
         v.action = format!(
             "Only {avail} of memory is available{}: the next allocation (a longer context, \
              another slot, a model load) may swap or be killed. Free memory or reduce context \
@@ -421,7 +428,10 @@ fn engine_down(e: &EngineFrame, out: &mut Vec<Verdict>) {
     let mut v = Verdict::new(Kind::EngineDown, engine_subject(&e.engine), Some(!up));
     if !up {
         v.severity = Severity::Critical;
-        v.evidence = ev(vec![fig("engine_up", Some(1.0), Some(0.0))], e.down_reason.clone());
+        v.evidence = ev(
+            vec![fig("engine_up", Some(1.0), Some(0.0))],
+            e.down_reason.clone(),
+        );
         v.action = format!(
             "The engine at {} does not answer{}. Check that its process{} is running and \
              read its log; infermon keeps polling and will say when it is back.",
@@ -459,7 +469,8 @@ fn serving(e: &EngineFrame, out: &mut Vec<Verdict>) {
                     fig("kv_usage", Some(0.95), Some(kv)),
                     fig("requests_waiting", None, e.requests_waiting),
                 ],
-                e.requests_running.map(|r| format!("requests_running={}", fmt_num(r))),
+                e.requests_running
+                    .map(|r| format!("requests_running={}", fmt_num(r))),
             );
             v.action = format!(
                 "The KV cache of {} is {:.0} % full: new requests wait for room or running ones \
@@ -605,7 +616,11 @@ fn churn(t: f64, e: &EngineFrame, f: &Frame, st: &mut PatternState, out: &mut Ve
     if active == Some(true) {
         v.start_s = q.front().map(|x| x.0);
         v.evidence = Evidence {
-            figures: vec![fig("model_loads", Some(CHURN_LOADS as f64), Some(q.len() as f64))],
+            figures: vec![fig(
+                "model_loads",
+                Some(CHURN_LOADS as f64),
+                Some(q.len() as f64),
+            )],
             window_s: CHURN_WINDOW_S,
             context: Some(format!("models: {}", models.join(", "))),
         };
@@ -626,8 +641,7 @@ fn bandwidth(f: &Frame, out: &mut Vec<Verdict>) {
         return;
     };
     let generating = f.node.generation_tokens_per_s.is_some_and(|t| t > 0.0)
-        || f
-            .engines
+        || f.engines
             .iter()
             .any(|e| e.generation_tokens_per_s.is_some_and(|t| t > 0.0));
     let active = if !generating {

@@ -89,7 +89,11 @@ pub struct TraceError {
 
 impl std::fmt::Display for TraceError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "line {}, column {}: {}", self.line, self.column, self.message)
+        write!(
+            f,
+            "line {}, column {}: {}",
+            self.line, self.column, self.message
+        )
     }
 }
 
@@ -110,14 +114,26 @@ const NEEDS: &[(Kind, &[&str])] = &[
     (Kind::TtftRegression, &["ttft_p50_ms"]),
     (Kind::TpotRegression, &["tpot_p50_ms"]),
     (Kind::ThroughputDrop, &["generation_tokens_per_s"]),
-    (Kind::EfficiencyDrift, &["generation_tokens_per_s", "power_w", "thermal_state"]),
+    (
+        Kind::EfficiencyDrift,
+        &["generation_tokens_per_s", "power_w", "thermal_state"],
+    ),
     (Kind::ThermalThrottling, &["thermal_state|gpu_clock_mhz"]),
     (Kind::PowerCapping, &["thermal_state"]),
     (Kind::KvSaturation, &["kv_usage"]),
     (Kind::QueueBacklog, &["requests_waiting"]),
     (Kind::SwapStorm, &["swap_in_pages_per_s"]),
-    (Kind::MemoryPressure, &["mem_available_bytes|psi_memory_some", "mem_total_bytes|psi_memory_some"]),
-    (Kind::OomRisk, &["memory_estimate_bytes", "mem_available_bytes"]),
+    (
+        Kind::MemoryPressure,
+        &[
+            "mem_available_bytes|psi_memory_some",
+            "mem_total_bytes|psi_memory_some",
+        ],
+    ),
+    (
+        Kind::OomRisk,
+        &["memory_estimate_bytes", "mem_available_bytes"],
+    ),
     (Kind::ModelChange, &["model"]),
     (Kind::ModelChurn, &["events"]),
     (Kind::EngineDown, &["engine_up"]),
@@ -164,7 +180,10 @@ impl Row<'_> {
 
     fn text(&self, col: &str) -> Option<&str> {
         let i = *self.idx.get(col)?;
-        self.cells.get(i).map(|s| s.trim()).filter(|s| !s.is_empty())
+        self.cells
+            .get(i)
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
     }
 
     fn num(&self, col: &str) -> Result<Option<f64>, TraceError> {
@@ -212,8 +231,14 @@ fn process(row: &Row, col: &str) -> Result<Vec<ProcessCpu>, TraceError> {
     };
     let bad = || row.err(col, format!("\"{v}\" is not NAME:PID:CORES"));
     let mut parts = v.rsplitn(3, ':');
-    let cores = parts.next().and_then(|c| c.parse::<f64>().ok()).ok_or_else(bad)?;
-    let pid = parts.next().and_then(|p| p.parse::<u32>().ok()).ok_or_else(bad)?;
+    let cores = parts
+        .next()
+        .and_then(|c| c.parse::<f64>().ok())
+        .ok_or_else(bad)?;
+    let pid = parts
+        .next()
+        .and_then(|p| p.parse::<u32>().ok())
+        .ok_or_else(bad)?;
     let name = parts.next().filter(|n| !n.is_empty()).ok_or_else(bad)?;
     Ok(vec![ProcessCpu {
         pid,
@@ -285,7 +310,12 @@ fn node_and_gpu(row: &Row, f: &mut Frame) -> Result<(), TraceError> {
     n.thermal_state = state;
     n.thermal_reasons = row
         .text("thermal_reasons")
-        .map(|r| r.split(';').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+        .map(|r| {
+            r.split(';')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
         .unwrap_or_default();
     n.power_w = power;
     n.generation_tokens_per_s = gen;
@@ -328,8 +358,15 @@ pub fn parse(text: &str) -> Result<Trace, TraceError> {
             column: "-".into(),
             message: "empty trace: expected a header row".into(),
         })?;
-    let names: Vec<String> = split(header).into_iter().map(|s| s.trim().to_string()).collect();
-    let idx: BTreeMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+    let names: Vec<String> = split(header)
+        .into_iter()
+        .map(|s| s.trim().to_string())
+        .collect();
+    let idx: BTreeMap<&str, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
     if !idx.contains_key("t_s") {
         return Err(TraceError {
             line: 1,
@@ -345,9 +382,10 @@ pub fn parse(text: &str) -> Result<Trace, TraceError> {
             .copied()
             .collect();
         if !missing.is_empty() {
-            trace
-                .disabled
-                .push((*kind, format!("no column {}", missing.join(", ").replace('|', " or "))));
+            trace.disabled.push((
+                *kind,
+                format!("no column {}", missing.join(", ").replace('|', " or ")),
+            ));
         }
     }
     let mut last_t = f64::NEG_INFINITY;
@@ -363,14 +401,21 @@ pub fn parse(text: &str) -> Result<Trace, TraceError> {
         if row.cells.len() > names.len() {
             return Err(row.err(
                 &format!("{}", names.len() + 1),
-                format!("{} cells, but the header has {} columns", row.cells.len(), names.len()),
+                format!(
+                    "{} cells, but the header has {} columns",
+                    row.cells.len(),
+                    names.len()
+                ),
             ));
         }
         let t = row
             .num("t_s")?
             .ok_or_else(|| row.err("t_s", "empty: every row needs a time".into()))?;
         if t < last_t {
-            return Err(row.err("t_s", format!("{t} goes back in time (previous row: {last_t})")));
+            return Err(row.err(
+                "t_s",
+                format!("{t} goes back in time (previous row: {last_t})"),
+            ));
         }
         let engine = engine_frame(&row)?;
         if t == last_t {

@@ -40,12 +40,19 @@ fn a_tpot_rise_at_the_same_load_is_reported_with_no_cause() {
     assert!((o.start_s - 800.0).abs() <= 10.0, "onset {}", o.start_s);
     assert!(o.confirmed_s - 800.0 <= 60.0, "confirmed {}", o.confirmed_s);
     assert!(o.cause.is_none());
-    assert!(o.action.contains("No hardware or engine pattern"), "{}", o.action);
+    assert!(
+        o.action.contains("No hardware or engine pattern"),
+        "{}",
+        o.action
+    );
     assert_eq!(o.subject, "model:m@trace");
     // Throughput falls with it; nothing else is reported.
     for o in &r.observations {
         assert!(
-            matches!(o.kind, Kind::TpotRegression | Kind::ThroughputDrop | Kind::EfficiencyDrift),
+            matches!(
+                o.kind,
+                Kind::TpotRegression | Kind::ThroughputDrop | Kind::EfficiencyDrift
+            ),
             "unexpected {o:#?}"
         );
     }
@@ -70,14 +77,25 @@ fn thermal_throttling_explains_the_symptoms() {
         .find(|o| o.kind == Kind::ThermalThrottling)
         .expect("thermal_throttling");
     assert_eq!(thermal.start_s, 600.0);
-    assert!(thermal.action.contains("2500 to 1750 MHz"), "{}", thermal.action);
+    assert!(
+        thermal.action.contains("2500 to 1750 MHz"),
+        "{}",
+        thermal.action
+    );
     let tpot = r
         .observations
         .iter()
         .find(|o| o.kind == Kind::TpotRegression)
         .expect("tpot_regression");
-    assert_eq!(tpot.cause.as_ref().map(|c| c.kind), Some(Kind::ThermalThrottling));
-    assert!(tpot.action.contains("Cause: thermal_throttling"), "{}", tpot.action);
+    assert_eq!(
+        tpot.cause.as_ref().map(|c| c.kind),
+        Some(Kind::ThermalThrottling)
+    );
+    assert!(
+        tpot.action.contains("Cause: thermal_throttling"),
+        "{}",
+        tpot.action
+    );
 }
 
 #[test]
@@ -99,7 +117,11 @@ fn cpu_contention_names_the_process() {
         .iter()
         .find(|o| o.kind == Kind::CpuContention)
         .expect("cpu_contention");
-    assert!(cpu.action.contains("`ffmpeg` (pid 4242) 90 %"), "{}", cpu.action);
+    assert!(
+        cpu.action.contains("`ffmpeg` (pid 4242) 90 %"),
+        "{}",
+        cpu.action
+    );
     let ttft = r
         .observations
         .iter()
@@ -107,7 +129,10 @@ fn cpu_contention_names_the_process() {
         .expect("ttft_regression");
     assert_eq!(ttft.start_s, 600.0);
     assert_eq!(ttft.severity, Severity::Critical, "×3 is critical");
-    assert_eq!(ttft.cause.as_ref().map(|c| c.kind), Some(Kind::CpuContention));
+    assert_eq!(
+        ttft.cause.as_ref().map(|c| c.kind),
+        Some(Kind::CpuContention)
+    );
     assert!(ttft.action.contains("ffmpeg"), "{}", ttft.action);
 }
 
@@ -131,14 +156,23 @@ fn doubling_the_load_is_not_a_fault() {
 
 #[test]
 fn a_malformed_row_names_its_line_and_column() {
-    let csv = format!("{BASE}\n0,m,1,0,1,1,1,1,1,1,1,1,Normal,0.1,0,1\n2,m,1,0,1,1,1,1,1,1,1,1,Hot,0.1,0,1");
+    let csv = format!(
+        "{BASE}\n0,m,1,0,1,1,1,1,1,1,1,1,Normal,0.1,0,1\n2,m,1,0,1,1,1,1,1,1,1,1,Hot,0.1,0,1"
+    );
     let e = parse(&csv).unwrap_err();
     assert_eq!((e.line, e.column.as_str()), (3, "thermal_state"));
-    assert!(e.to_string().contains("\"Hot\" is not a thermal state"), "{e}");
+    assert!(
+        e.to_string().contains("\"Hot\" is not a thermal state"),
+        "{e}"
+    );
     let e = parse(&format!("{BASE}\n0,m,1,0,1,1,1,1,1,1,1,1,Normal,1.5,0,1")).unwrap_err();
     assert_eq!((e.line, e.column.as_str()), (2, "kv_usage"));
     let e = parse(&format!("{BASE}\n0,m,x,0,1,1,1,1,1,1,1,1,Normal,0.5,0,1")).unwrap_err();
-    assert!(e.to_string().contains("requests_running: \"x\" is not a finite number"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("requests_running: \"x\" is not a finite number"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -147,15 +181,30 @@ fn missing_columns_switch_detectors_off_and_say_so() {
     let off: Vec<Kind> = t.disabled.iter().map(|d| d.0).collect();
     assert!(off.contains(&Kind::KvSaturation));
     assert!(!off.contains(&Kind::TpotRegression));
-    let why = &t.disabled.iter().find(|d| d.0 == Kind::SwapStorm).unwrap().1;
+    let why = &t
+        .disabled
+        .iter()
+        .find(|d| d.0 == Kind::SwapStorm)
+        .unwrap()
+        .1;
     assert_eq!(why, "no column swap_in_pages_per_s");
 }
 
 #[test]
 fn written_rows_parse_back_to_the_same_frames() {
-    let mut csv = vec![format!("{BASE},cpu_util,cpu_count,top_process,events,engine_up")];
+    let mut csv = vec![format!(
+        "{BASE},cpu_util,cpu_count,top_process,events,engine_up"
+    )];
     for i in 0..5 {
-        csv.push(row(i, 150.0, 20.0, 2500.0, 65.0, "Fair", ",0.5,8,\"my, proc:12:0.5\",loaded:a;unloaded:b,1"));
+        csv.push(row(
+            i,
+            150.0,
+            20.0,
+            2500.0,
+            65.0,
+            "Fair",
+            ",0.5,8,\"my, proc:12:0.5\",loaded:a;unloaded:b,1",
+        ));
     }
     let t = parse(&csv.join("\n")).unwrap();
     let mut out = vec![header()];
@@ -168,6 +217,8 @@ fn written_rows_parse_back_to_the_same_frames() {
         assert_eq!(a.node.top_processes, b.node.top_processes);
         assert_eq!(a.engines[0].events, b.engines[0].events);
         assert_eq!(a.node.thermal_state, b.node.thermal_state);
-        assert!((a.engines[0].tpot_p50_ms.unwrap() - b.engines[0].tpot_p50_ms.unwrap()).abs() < 1e-3);
+        assert!(
+            (a.engines[0].tpot_p50_ms.unwrap() - b.engines[0].tpot_p50_ms.unwrap()).abs() < 1e-3
+        );
     }
 }

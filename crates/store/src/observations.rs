@@ -58,8 +58,7 @@ impl Store {
                 .map_err(on_sql(path, format!("writing observation \"{}\"", o.id)))?;
             }
         }
-        tx.commit()
-            .map_err(on_sql(path, "committing observations"))
+        tx.commit().map_err(on_sql(path, "committing observations"))
     }
 
     /// Observations, newest start first.
@@ -186,14 +185,18 @@ mod tests {
         let mut s = Store::open_in_memory(Retention::default()).unwrap();
         s.upsert_observations(&[obs("a", 100.0, None), obs("b", 200.0, Some(250.0))])
             .unwrap();
-        s.upsert_observations(&[obs("a", 100.0, Some(300.0))]).unwrap();
+        s.upsert_observations(&[obs("a", 100.0, Some(300.0))])
+            .unwrap();
         let all = s
             .observations(&ObservationQuery {
                 limit: 10,
                 ..Default::default()
             })
             .unwrap();
-        assert_eq!(all.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(), ["b", "a"]);
+        assert_eq!(
+            all.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
+            ["b", "a"]
+        );
         assert_eq!(all[1].end_s, Some(300.0));
         s.upsert_observations(&[obs("c", 400.0, None)]).unwrap();
         let open = s
@@ -211,8 +214,15 @@ mod tests {
                 ..Default::default()
             })
             .unwrap();
-        assert_eq!(recent.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(), ["c", "a"]);
-        assert_eq!(s.prune_observations(300_000 + OBSERVATION_RETENTION_MS).unwrap(), 1);
+        assert_eq!(
+            recent.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
+            ["c", "a"]
+        );
+        assert_eq!(
+            s.prune_observations(300_000 + OBSERVATION_RETENTION_MS)
+                .unwrap(),
+            1
+        );
     }
 
     #[test]
@@ -227,10 +237,17 @@ mod tests {
         {
             let mut s = Store::open(&path, Retention::default()).unwrap();
             assert_eq!(s.save_baselines(&b, -1.0, 1).unwrap(), 2);
-            assert_eq!(s.save_baselines(&b, 10.0, 2).unwrap(), 1, "only the key learned after 10 s");
+            assert_eq!(
+                s.save_baselines(&b, 10.0, 2).unwrap(),
+                1,
+                "only the key learned after 10 s"
+            );
         }
         let s = Store::open(&path, Retention::default()).unwrap();
         let mut back = s.load_baselines().unwrap();
-        assert_eq!(back.normal("e|m|tpot_p50_ms|r1").map(|n| n.centre), Some(20.0));
+        assert_eq!(
+            back.normal("e|m|tpot_p50_ms|r1").map(|n| n.centre),
+            Some(20.0)
+        );
     }
 }

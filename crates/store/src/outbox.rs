@@ -174,13 +174,8 @@ impl Outbox<'_> {
         channel: &str,
     ) -> Result<Vec<OutboxItem>, StoreError> {
         let path = self.store.path.as_path();
-        let fail = |cause| {
-            crate::sql_error(
-                path,
-                format!("reading outbox channel \"{channel}\""),
-                cause,
-            )
-        };
+        let fail =
+            |cause| crate::sql_error(path, format!("reading outbox channel \"{channel}\""), cause);
         let mut st = self.store.conn.prepare_cached(sql).map_err(fail)?;
         let rows = st.query_map(params, read_item).map_err(fail)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(fail)
@@ -191,9 +186,7 @@ impl Outbox<'_> {
         let path = self.store.path.as_path();
         self.store
             .conn
-            .prepare_cached(&format!(
-                "SELECT {ITEM_COLUMNS} FROM outbox WHERE id = ?1"
-            ))
+            .prepare_cached(&format!("SELECT {ITEM_COLUMNS} FROM outbox WHERE id = ?1"))
             .and_then(|mut st| st.query_row([id], read_item).optional())
             .map_err(|cause| crate::sql_error(path, format!("reading outbox item {id}"), cause))
     }

@@ -177,7 +177,7 @@ fn a_v1_store_is_migrated_and_its_data_still_reads() {
     v1_store(&path);
 
     let mut store = open(&path).unwrap();
-    assert_eq!(store.stats().unwrap().schema_version, 3);
+    assert_eq!(store.stats().unwrap().schema_version, SCHEMA_VERSION);
     let by: String = store
         .conn
         .query_row(
