@@ -5,12 +5,20 @@ use std::fmt::Write;
 use infermon_alert::AlertStats;
 use infermon_model::series::label_key;
 
+/// Name, type, help and the counter of one family.
+type Family = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&infermon_alert::TargetStats) -> u64,
+);
+
 /// Renders the counters of every alert target (nothing when none is configured).
 pub fn render(stats: &AlertStats) -> String {
     if stats.targets.is_empty() {
         return String::new();
     }
-    let families: [(&str, &str, &str, fn(&infermon_alert::TargetStats) -> u64); 6] = [
+    let families: [Family; 6] = [
         (
             "infermon_alerts_enqueued_total",
             "counter",

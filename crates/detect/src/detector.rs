@@ -22,7 +22,7 @@ pub fn timing(kind: Kind) -> (f64, f64) {
         Kind::MemoryPressure => (20.0, 30.0),
         Kind::OomRisk => (2.0, 20.0),
         Kind::ErrorRate => (20.0, 30.0),
-        Kind::BandwidthBound => (60.0, 60.0),
+        Kind::BandwidthBound => (30.0, 60.0),
         Kind::ModelChurn | Kind::ModelChange => (0.0, 0.0),
         Kind::TtftRegression
         | Kind::TpotRegression
@@ -262,7 +262,14 @@ impl Detector {
                     }
                 }
             }
-            None => {}
+            // Not enough to judge (too few requests, a value in the dead band): an open
+            // observation stays open, but a pending one must start its hold again, so that
+            // two isolated bad samples never add up to a condition.
+            None => {
+                if !self.open.contains_key(&key) {
+                    h.active_since = None;
+                }
+            }
         }
     }
 

@@ -45,8 +45,21 @@ impl Verdict {
 pub(crate) struct PatternState {
     /// Last model seen per engine.
     pub models: BTreeMap<String, String>,
-    /// Model loads per engine over the churn window: (time, model).
-    pub loads: BTreeMap<String, VecDeque<(f64, String)>>,
+    /// Model loads and evictions per engine.
+    pub churn: BTreeMap<String, Churn>,
+    /// Per model subject, the last [`ERROR_WINDOW_S`] of (time, failed, ended) requests.
+    pub errors: BTreeMap<String, VecDeque<(f64, f64, f64)>>,
+}
+
+/// One engine's model loads over the churn window.
+#[derive(Debug, Default)]
+pub(crate) struct Churn {
+    /// Load starts: (time, model).
+    pub loads: VecDeque<(f64, String)>,
+    /// When each resident model was loaded.
+    pub loaded_at: BTreeMap<String, f64>,
+    /// Models evicted soon after they loaded: (time, model).
+    pub short_evictions: VecDeque<(f64, String)>,
 }
 
 /// How long model loads are counted for churn.
@@ -103,7 +116,19 @@ pub(crate) fn judge(
             engine_down(e, &mut out);
             churn(f.t_s, e, f, st, &mut out);
         }
-        serving(e, &mut out);
+        let key = model_subject(e);
+        let errors = match (e.error_ratio, e.requests_ended) {
+            (Some(r), Some(n)) => {
+                let w = st.errors.entry(key.clone()).or_default();
+                w.push_back((f.t_s, r * n, n));
+                while w.front().is_some_and(|x| f.t_s - x.0 >= ERROR_WINDOW_S) {
+                    w.pop_front();
+                }
+                Some(&*w)
+            }
+            _ => None,
+        };
+        serving(e, errors, &mut out);
         oom(e, f, &mut out);
     }
     bandwidth(f, &mut out);
@@ -309,6 +334,7 @@ fn cpu_contention(f: &Frame, clock: Clock, out: &mut Vec<Verdict>) {
     if active == Some(true) {
         let named: Vec<String> = others
             .iter()
+            .filter(|p| p.cores / cpus >= 0.02)
             .take(3)
             .map(|p| {
                 format!(
@@ -446,7 +472,10 @@ fn engine_down(e: &EngineFrame, out: &mut Vec<Verdict>) {
     out.push(v);
 }
 
-fn serving(e: &EngineFrame, out: &mut Vec<Verdict>) {
+/// Request outcomes are pooled over this many seconds before a ratio is judged.
+pub(crate) const ERROR_WINDOW_S: f64 = 30.0;
+
+fn serving(e: &EngineFrame, errors: Option<&VecDeque<(f64, f64, f64)>>, out: &mut Vec<Verdict>) {
     let subject = model_subject(e);
     if let Some(kv) = e.kv_usage {
         let active = if kv >= 0.95 {
@@ -509,41 +538,56 @@ fn serving(e: &EngineFrame, out: &mut Vec<Verdict>) {
         }
         out.push(v);
     }
-    if let (Some(r), Some(n)) = (e.error_ratio, e.requests_ended) {
-        let active = if n < 5.0 {
-            None
-        } else if r >= 0.05 {
-            Some(true)
-        } else if r < 0.02 {
-            Some(false)
-        } else {
-            None
-        };
-        let mut v = Verdict::new(Kind::ErrorRate, subject, active);
-        if active == Some(true) {
-            v.severity = if r >= 0.25 {
-                Severity::Critical
-            } else {
-                Severity::Warning
-            };
-            v.evidence = ev(
-                vec![
-                    fig("error_ratio", Some(0.05), Some(r)),
-                    fig("requests_ended", None, Some(n)),
-                ],
-                None,
-            );
-            v.action = format!(
-                "{:.0} % of the last {} requests to {} failed. Look at the outcomes in \
-                 /api/v1/requests and the engine's log (overload, context overflow, a crashed \
-                 worker).",
-                r * 100.0,
-                fmt_num(n),
-                e.model.as_deref().unwrap_or("the engine")
-            );
-        }
-        out.push(v);
+    let Some(win) = errors else {
+        return;
+    };
+    let (failed, ended): (f64, f64) = win.iter().fold((0.0, 0.0), |a, x| (a.0 + x.1, a.1 + x.2));
+    if win.is_empty() {
+        return;
     }
+    let r = if ended > 0.0 { failed / ended } else { 0.0 };
+    // A stray failure or two is not a condition, whatever the ratio at low traffic.
+    let active = if failed < 2.5 {
+        Some(false)
+    } else if r >= 0.05 {
+        Some(true)
+    } else if r < 0.02 {
+        Some(false)
+    } else {
+        None
+    };
+    let mut v = Verdict::new(Kind::ErrorRate, subject, active);
+    if active == Some(true) {
+        // The change point: the first tick of the window whose own ratio is high.
+        v.start_s = win
+            .iter()
+            .find(|x| x.2 > 0.0 && x.1 / x.2 >= 0.05)
+            .map(|x| x.0);
+        v.severity = if r >= 0.25 {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        };
+        v.evidence = Evidence {
+            figures: vec![
+                fig("error_ratio", Some(0.05), Some(r)),
+                fig("requests_failed", None, Some(failed)),
+                fig("requests_ended", None, Some(ended)),
+            ],
+            window_s: ERROR_WINDOW_S,
+            context: None,
+        };
+        v.action = format!(
+            "{:.0} % of the last {} requests to {} failed ({} of them). Look at the outcomes in \
+             /api/v1/requests and the engine's log (overload, context overflow, a crashed \
+             worker).",
+            r * 100.0,
+            fmt_num(ended),
+            e.model.as_deref().unwrap_or("the engine"),
+            fmt_num(failed)
+        );
+    }
+    out.push(v);
 }
 
 fn oom(e: &EngineFrame, f: &Frame, out: &mut Vec<Verdict>) {
@@ -588,24 +632,74 @@ fn oom(e: &EngineFrame, f: &Frame, out: &mut Vec<Verdict>) {
     out.push(v);
 }
 
-fn is_load(kind: &str) -> bool {
-    matches!(kind, "loaded" | "load" | "ready" | "swap")
+/// A model load begins (`loaded`/`ready` count too when no start was seen for that model).
+fn is_load_start(kind: &str) -> bool {
+    matches!(kind, "starting" | "load" | "loading" | "swap")
 }
 
+fn is_loaded(kind: &str) -> bool {
+    matches!(kind, "loaded" | "ready")
+}
+
+fn is_unload(kind: &str) -> bool {
+    matches!(kind, "unloaded" | "stopped" | "unload")
+}
+
+/// A model evicted less than this long after it was loaded thrashes.
+pub(crate) const SHORT_RESIDENCY_S: f64 = 300.0;
+
+/// Churn: within [`CHURN_WINDOW_S`], at least [`CHURN_LOADS`] model loads, or two loads with
+/// a model evicted after less than [`SHORT_RESIDENCY_S`] resident (models evicting each
+/// other). A user switching models now and then loads one at a time and keeps it.
 fn churn(t: f64, e: &EngineFrame, f: &Frame, st: &mut PatternState, out: &mut Vec<Verdict>) {
-    let q = st.loads.entry(e.engine.clone()).or_default();
+    let mut events: Vec<(&str, &str)> = Vec::new();
     for fr in f.engines.iter().filter(|x| x.engine == e.engine) {
-        for ev in fr.events.iter().filter(|ev| is_load(&ev.kind)) {
-            q.push_back((t, ev.model.clone()));
+        events.extend(
+            fr.events
+                .iter()
+                .map(|ev| (ev.kind.as_str(), ev.model.as_str())),
+        );
+    }
+    let engine = st.churn.entry(e.engine.clone()).or_default();
+    for (kind, model) in events {
+        let recent_start = engine
+            .loads
+            .iter()
+            .any(|(at, m)| m == model && t - at <= 120.0);
+        if is_load_start(kind) || (is_loaded(kind) && !recent_start) {
+            engine.loads.push_back((t, model.to_string()));
+        }
+        if is_loaded(kind) || is_load_start(kind) {
+            engine.loaded_at.entry(model.to_string()).or_insert(t);
+        }
+        if is_unload(kind) {
+            if let Some(since) = engine.loaded_at.remove(model) {
+                if t - since < SHORT_RESIDENCY_S {
+                    engine.short_evictions.push_back((t, model.to_string()));
+                }
+            }
         }
     }
-    while q.front().is_some_and(|(at, _)| t - at > CHURN_WINDOW_S) {
-        q.pop_front();
+    while engine
+        .loads
+        .front()
+        .is_some_and(|(at, _)| t - at > CHURN_WINDOW_S)
+    {
+        engine.loads.pop_front();
     }
+    while engine
+        .short_evictions
+        .front()
+        .is_some_and(|(at, _)| t - at > CHURN_WINDOW_S)
+    {
+        engine.short_evictions.pop_front();
+    }
+    let q = &engine.loads;
     let mut models: Vec<&str> = q.iter().map(|(_, m)| m.as_str()).collect();
     models.sort_unstable();
     models.dedup();
-    let active = if q.len() >= CHURN_LOADS && models.len() >= 2 {
+    let thrash = q.len() >= 2 && !engine.short_evictions.is_empty();
+    let active = if (q.len() >= CHURN_LOADS || thrash) && models.len() >= 2 {
         Some(true)
     } else if q.len() < 2 {
         Some(false)
@@ -616,18 +710,26 @@ fn churn(t: f64, e: &EngineFrame, f: &Frame, st: &mut PatternState, out: &mut Ve
     if active == Some(true) {
         v.start_s = q.front().map(|x| x.0);
         v.evidence = Evidence {
-            figures: vec![fig(
-                "model_loads",
-                Some(CHURN_LOADS as f64),
-                Some(q.len() as f64),
-            )],
+            figures: vec![
+                fig(
+                    "model_loads",
+                    Some(CHURN_LOADS as f64),
+                    Some(q.len() as f64),
+                ),
+                fig(
+                    "short_lived_evictions",
+                    None,
+                    Some(engine.short_evictions.len() as f64),
+                ),
+            ],
             window_s: CHURN_WINDOW_S,
             context: Some(format!("models: {}", models.join(", "))),
         };
         v.action = format!(
-            "{} model loads in 10 minutes on {} ({}): models evict each other, and every \
-             request that waits for a load pays seconds. Keep the hot models resident (fewer \
-             models per group, longer TTL), or give them memory to coexist.",
+            "{} model loads in 10 minutes on {} ({}), models evicted minutes after they \
+             loaded: they evict each other, and every request that waits for a load pays \
+             seconds. Keep the hot models resident (fewer models per group, longer TTL), or \
+             give them memory to coexist.",
             q.len(),
             e.engine,
             models.join(", ")

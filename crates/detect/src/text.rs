@@ -63,24 +63,6 @@ pub fn change(now: f64, base: f64) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats() {
-        assert_eq!(Clock::Unix.at(1_700_000_000.0 + 0.4), "22:13:20 UTC");
-        assert_eq!(Clock::Trace.at(1200.0), "t=1200 s");
-        assert_eq!(fmt_num(12.345), "12.3");
-        assert_eq!(fmt_num(0.5), "0.5");
-        assert_eq!(fmt_num(250.0), "250");
-        assert_eq!(change(360.0, 120.0), "×3.0");
-        assert_eq!(change(115.0, 100.0), "+15 %");
-        assert_eq!(change(70.0, 100.0), "−30 %");
-        assert_eq!(gib(1.5 * 1024f64.powi(3)), "1.5 GiB");
-    }
-}
-
 /// A readable timeline of observations, one block each, oldest first.
 pub fn timeline(obs: &[crate::Observation], clock: Clock) -> String {
     use std::fmt::Write;
@@ -119,4 +101,22 @@ pub fn timeline(obs: &[crate::Observation], clock: Clock) -> String {
         let _ = writeln!(o, "    → {}", x.action);
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(Clock::Unix.at(1_700_000_000.0 + 0.4), "22:13:20 UTC");
+        assert_eq!(Clock::Trace.at(1200.0), "t=1200 s");
+        assert_eq!(fmt_num(12.345), "12.3");
+        assert_eq!(fmt_num(0.5), "0.5");
+        assert_eq!(fmt_num(250.0), "250");
+        assert_eq!(change(360.0, 120.0), "×3.0");
+        assert_eq!(change(115.0, 100.0), "+15 %");
+        assert_eq!(change(70.0, 100.0), "−30 %");
+        assert_eq!(gib(1.5 * 1024f64.powi(3)), "1.5 GiB");
+    }
 }
