@@ -217,6 +217,11 @@ async fn opened_then_resolved_arrive_once_each_in_order() {
     let got = rx.got();
     let events: Vec<_> = got.iter().map(|g| g.json()["event"].clone()).collect();
     assert_eq!(events, ["opened", "resolved"]);
+    wait_until("2 delivered", || {
+        let s = h.stats("ops");
+        s.delivered >= 2 && s.queued == 0
+    })
+    .await;
     let s = h.stats("ops");
     assert_eq!(
         (s.enqueued, s.delivered, s.failed_attempts, s.queued),

@@ -52,6 +52,11 @@ async fn answered_500_twice_then_200_is_delivered_once_and_keeps_order() {
         ids[0] == ids[1] && ids[1] == ids[2],
         "one delivery id across retries"
     );
+    wait_until("2 delivered", || {
+        let s = h.stats("ops");
+        s.delivered >= 2 && s.queued == 0
+    })
+    .await;
     let s = h.stats("ops");
     assert_eq!((s.delivered, s.failed_attempts, s.queued), (2, 2, 0));
     h.stop().await;
@@ -88,6 +93,8 @@ async fn a_hanging_receiver_times_out_and_enqueue_never_waits() {
         format!("opened {}", first.id),
         "the timed-out alert comes first"
     );
+    // The receiver logs a request before its answer reaches the sender: wait for the count.
+    wait_until("21 delivered", || h.stats("slow").delivered >= 21).await;
     let s = h.stats("slow");
     assert_eq!((s.delivered, s.failed_attempts), (21, 1));
     assert_eq!(rx.got().len(), 22, "one hung attempt, then each alert once");
@@ -119,6 +126,11 @@ async fn a_receiver_down_at_first_gets_everything_once_it_is_up() {
     );
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(rx.got().len(), 3);
+    wait_until("3 delivered", || {
+        let s = h.stats("late");
+        s.delivered >= 3 && s.queued == 0
+    })
+    .await;
     let s = h.stats("late");
     assert_eq!((s.delivered, s.queued), (3, 0));
     h.stop().await;
@@ -164,6 +176,7 @@ async fn a_refused_alert_is_given_up_after_its_attempts_and_the_queue_moves_on()
     h.enqueue(&[opened(&a), opened(&b)]);
     let got = rx.wait_accepted(1).await;
     assert_eq!(event_and_id(&got[0]), format!("opened {}", b.id));
+    wait_until("1 delivered", || h.stats("ops").delivered >= 1).await;
     let s = h.stats("ops");
     assert_eq!(
         (s.rejected, s.delivered, s.failed_attempts),
