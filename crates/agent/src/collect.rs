@@ -11,15 +11,23 @@ use infermon_model::raw::{
     AgentRaw, EngineKind, EngineMemoryRaw, EngineRaw, RawSample, SourceStatus,
 };
 
-/// An estimate for (pid, model path): total and KV bytes, or why there is none.
-type CachedEstimate = (u32, String, Result<(u64, u64), String>);
+/// Bytes of one estimate: total, KV cache and weights.
+#[derive(Clone, Copy)]
+struct EstimateBytes {
+    total: u64,
+    kv: u64,
+    weights: u64,
+}
+
+/// An estimate for (pid, model path): its bytes, or why there is none.
+type CachedEstimate = (u32, String, Result<EstimateBytes, String>);
 
 struct Engine {
     client: EngineClient,
     discovered: bool,
     /// Process and its arguments, when a local process serves this URL.
     process: Option<(u32, Vec<String>)>,
-    /// Estimate for (pid, model path): total and KV bytes, or why there is none.
+    /// Estimate for (pid, model path): total, KV and weight bytes, or why there is none.
     estimate: Option<CachedEstimate>,
 }
 
@@ -201,6 +209,7 @@ fn engine_memory(
         pss_bytes: None,
         estimate_total_bytes: None,
         estimate_kv_bytes: None,
+        estimate_weights_bytes: None,
         unavailable: Vec::new(),
     };
     match infermon_hw::read_process(root, pid) {
@@ -223,13 +232,18 @@ fn engine_memory(
             .and_then(|info| {
                 infermon_fit::estimate(&info, None, &params, false).map_err(|x| x.to_string())
             })
-            .map(|est| (est.total_bytes, est.kv_bytes));
+            .map(|est| EstimateBytes {
+                total: est.total_bytes,
+                kv: est.kv_bytes,
+                weights: est.weights_bytes,
+            });
         e.estimate = Some((pid, model, result));
     }
     match e.estimate.as_ref().map(|x| &x.2) {
-        Some(Ok((total, kv))) => {
-            m.estimate_total_bytes = Some(*total);
-            m.estimate_kv_bytes = Some(*kv);
+        Some(Ok(b)) => {
+            m.estimate_total_bytes = Some(b.total);
+            m.estimate_kv_bytes = Some(b.kv);
+            m.estimate_weights_bytes = Some(b.weights);
         }
         Some(Err(err)) => m.unavailable.push(format!("estimate: {err}")),
         None => {}

@@ -28,6 +28,10 @@ fn help(name: &str) -> &'static str {
         "infermon_engine_slots_processing" => "Busy slots.",
         "infermon_engine_slots_total" => "Slots (parallel sequences).",
         "infermon_engine_context_size_tokens" => "Context size the server was started with.",
+        "infermon_engine_memory_bandwidth_utilization_ratio" => {
+            "Decode memory-bandwidth use against the GPU's peak: weight bytes x decode steps/s \
+             / peak (KV reads left out: a lower bound; an upper bound for MoE)."
+        }
         "infermon_node_generation_tokens_per_second" => {
             "Generated tokens per wall-clock second, all engines."
         }

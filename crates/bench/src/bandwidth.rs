@@ -1,10 +1,8 @@
-//! Peak memory bandwidth of inference devices, and the memory-bandwidth utilisation (MBU) of
-//! decode.
+//! The peak memory bandwidth of a run, and the memory-bandwidth utilisation (MBU) of decode.
 //!
-//! Peaks are vendor specifications in GB/s (10⁹ bytes/s). A name matches an entry when it
-//! contains every one of the entry's words (case-insensitive); more specific entries come
-//! first. A device not in the table has no peak (say `--peak-bandwidth GB/s`); nothing is
-//! guessed.
+//! Peaks come from the one device table, [`infermon_model::bandwidth`] (vendor specifications
+//! in GB/s, 10⁹ bytes/s); a device not in the table has no peak (say `--peak-bandwidth GB/s`);
+//! nothing is guessed.
 //!
 //! **Approximation.** Decode reads every weight once per step, so bytes per step ≈ the model
 //! file's size; steps per second ≈ 1000 ÷ mean TPOT. At concurrency 1 a step makes one token;
@@ -12,49 +10,7 @@
 //! The KV cache read (grows with context) is left out, so the result is a lower bound; for
 //! mixture-of-experts models only the active experts are read, so it is an upper bound there.
 
-/// (words that must all appear in the name, peak GB/s, display name).
-const TABLE: &[(&[&str], f64, &str)] = &[
-    (&["h200"], 4800.0, "H200"),
-    (&["gh200"], 4000.0, "GH200 (96 GB HBM3)"),
-    (&["h100", "nvl"], 3900.0, "H100 NVL"),
-    (&["h100", "pcie"], 2000.0, "H100 PCIe"),
-    (&["h100"], 3350.0, "H100 SXM"),
-    (&["a100", "80gb", "pcie"], 1935.0, "A100 80GB PCIe"),
-    (&["a100", "80gb"], 2039.0, "A100 80GB SXM"),
-    (&["a100"], 1555.0, "A100 40GB"),
-    (&["l40s"], 864.0, "L40S"),
-    (&["rtx", "5090"], 1792.0, "RTX 5090"),
-    (&["rtx", "4090"], 1008.0, "RTX 4090"),
-    (&["rtx", "3090", "ti"], 1008.0, "RTX 3090 Ti"),
-    (&["rtx", "3090"], 936.0, "RTX 3090"),
-    (&["rtx", "6000", "ada"], 960.0, "RTX 6000 Ada"),
-    (&["gb10"], 273.0, "GB10 (DGX Spark)"),
-    (&["mi300x"], 5300.0, "Instinct MI300X"),
-    (&["7900", "xtx"], 960.0, "Radeon RX 7900 XTX"),
-    (&["8060s"], 256.0, "Strix Halo (Radeon 8060S)"),
-    (&["strix", "halo"], 256.0, "Strix Halo"),
-    (&["ryzen", "ai", "max"], 256.0, "Strix Halo"),
-    (&["m1", "ultra"], 800.0, "Apple M1 Ultra"),
-    (&["m2", "ultra"], 800.0, "Apple M2 Ultra"),
-    (&["m3", "ultra"], 819.0, "Apple M3 Ultra"),
-    (&["m3", "max"], 400.0, "Apple M3 Max"),
-    (&["m4", "max"], 546.0, "Apple M4 Max"),
-    (&["m4", "pro"], 273.0, "Apple M4 Pro"),
-    (&["apple", "m4"], 120.0, "Apple M4"),
-];
-
-/// The peak bandwidth (GB/s) and table name of a device called `name`, if the table has it.
-pub fn lookup(name: &str) -> Option<(f64, &'static str)> {
-    let lower = name.to_ascii_lowercase();
-    let words: Vec<&str> = lower
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect();
-    TABLE
-        .iter()
-        .find(|(need, _, _)| need.iter().all(|n| words.contains(n)))
-        .map(|(_, gbs, display)| (*gbs, *display))
-}
+pub use infermon_model::bandwidth::lookup;
 
 /// The peak for a run: `--peak-bandwidth` first, else the first GPU the table knows.
 /// Returns (GB/s, where it came from); `(None, "unknown")` when neither applies.
@@ -62,36 +18,15 @@ pub fn peak(flag_gb_s: Option<f64>, gpu_names: &[String]) -> (Option<f64>, Strin
     if let Some(f) = flag_gb_s {
         return (Some(f), "--peak-bandwidth".to_string());
     }
-    for n in gpu_names {
-        if let Some((gbs, display)) = lookup(n) {
-            return (Some(gbs), format!("table: {display} (from GPU \"{n}\")"));
-        }
+    match infermon_model::bandwidth::first_known(gpu_names.iter().map(String::as_str)) {
+        Some((n, gbs, display)) => (Some(gbs), format!("table: {display} (from GPU \"{n}\")")),
+        None => (None, "unknown".to_string()),
     }
-    (None, "unknown".to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_match_the_most_specific_entry() {
-        assert_eq!(lookup("NVIDIA H100 80GB HBM3").map(|x| x.0), Some(3350.0));
-        assert_eq!(lookup("NVIDIA H100 PCIe").map(|x| x.0), Some(2000.0));
-        assert_eq!(lookup("NVIDIA H100 NVL").map(|x| x.0), Some(3900.0));
-        assert_eq!(lookup("NVIDIA H200").map(|x| x.0), Some(4800.0));
-        assert_eq!(lookup("NVIDIA A100-SXM4-80GB").map(|x| x.0), Some(2039.0));
-        assert_eq!(lookup("NVIDIA GeForce RTX 3090").map(|x| x.0), Some(936.0));
-        assert_eq!(lookup("NVIDIA GeForce RTX 4090").map(|x| x.0), Some(1008.0));
-        assert_eq!(lookup("Apple M4 Max").map(|x| x.0), Some(546.0));
-        assert_eq!(
-            lookup("AMD Radeon 8060S Graphics").map(|x| x.0),
-            Some(256.0)
-        );
-        assert_eq!(lookup("Tesla T4"), None);
-        assert_eq!(lookup("Apple M4").map(|x| x.0), Some(120.0));
-        assert_eq!(lookup("Apple M3"), None);
-    }
 
     #[test]
     fn the_flag_wins_and_unknown_says_so() {
@@ -100,5 +35,11 @@ mod tests {
         assert_eq!(p, Some(4800.0));
         assert!(src.starts_with("table: H200"));
         assert_eq!(peak(None, &[]), (None, "unknown".to_string()));
+        let (p, src) = peak(None, &["Tesla T4".into(), "NVIDIA GeForce RTX 4090".into()]);
+        assert_eq!(p, Some(1008.0));
+        assert_eq!(
+            src,
+            "table: RTX 4090 (from GPU \"NVIDIA GeForce RTX 4090\")"
+        );
     }
 }

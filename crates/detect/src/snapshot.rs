@@ -38,7 +38,13 @@ pub fn from_snapshot(s: &Snapshot, recent: &[RequestStats], agent_pid: Option<u3
             s.efficiency.thermal_penalty,
         ),
         generation_tokens_per_s: s.efficiency.generation_tokens_per_second,
-        bandwidth_util: None,
+        // The busiest engine's MBU; an MoE over-estimate above 1 reads as 1 (the frame's range).
+        bandwidth_util: s
+            .engines
+            .iter()
+            .filter_map(|e| e.memory_bandwidth_utilization_ratio)
+            .reduce(f64::max)
+            .map(|b| b.min(1.0)),
         top_processes: h
             .top_processes
             .iter()

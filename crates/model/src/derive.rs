@@ -41,6 +41,8 @@ pub fn derive(prev: Option<&RawSample>, cur: &RawSample, settings: &DeriveSettin
             gpu_figures(pg, g, window)
         })
         .collect();
+    let peak = crate::bandwidth::first_known(cur.gpus.iter().filter_map(|g| g.name.as_deref()))
+        .map(|(_, gbs, _)| gbs * 1e9);
     let engines: Vec<EngineFigures> = cur
         .engines
         .iter()
@@ -50,7 +52,9 @@ pub fn derive(prev: Option<&RawSample>, cur: &RawSample, settings: &DeriveSettin
                     .iter()
                     .find(|x| x.instance == e.instance && x.kind == e.kind)
             });
-            engine_figures(pe, e, window)
+            let mut f = engine_figures(pe, e, window);
+            f.memory_bandwidth_utilization_ratio = bandwidth_utilization(&f, e, peak);
+            f
         })
         .collect();
     let efficiency = efficiency(&host, &gpus, &engines, settings);
@@ -265,6 +269,7 @@ fn engine_figures(prev: Option<&EngineRaw>, e: &EngineRaw, window: Option<f64>) 
             .as_ref()
             .map(|m| m.unavailable.clone())
             .unwrap_or_default(),
+        memory_bandwidth_utilization_ratio: None,
         latency: Vec::new(),
         scheduler: Vec::new(),
         models,
@@ -319,6 +324,15 @@ fn engine_figures(prev: Option<&EngineRaw>, e: &EngineRaw, window: Option<f64>) 
     f.prompt_tokens_per_second = prompt_rate
         .or_else(|| busy_rate(d_prompt, pm.prompt_seconds_total, m.prompt_seconds_total));
     f
+}
+
+/// Decode MBU: weight bytes × steps per second ÷ peak bytes per second (see
+/// [`EngineFigures::memory_bandwidth_utilization_ratio`] for what it leaves out).
+fn bandwidth_utilization(f: &EngineFigures, e: &EngineRaw, peak: Option<f64>) -> Option<f64> {
+    let weights = e.memory.as_ref()?.estimate_weights_bytes? as f64;
+    let steps = f.generation_tokens_per_second?;
+    let peak = peak.filter(|p| *p > 0.0)?;
+    Some(weights * steps / peak)
 }
 
 /// Tokens per busy second; 0 tokens in 0 busy seconds is an idle window (0 tok/s), while

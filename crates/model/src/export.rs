@@ -289,6 +289,11 @@ impl Snapshot {
                 let ratio = Some(c.error_percent / 100.0);
                 o.g("infermon_engine_memory_estimate_error_ratio", &l, ratio);
             }
+            o.g(
+                "infermon_engine_memory_bandwidth_utilization_ratio",
+                &l,
+                e.memory_bandwidth_utilization_ratio,
+            );
             engine_detail_series(e, o);
         }
     }

@@ -15,6 +15,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod bandwidth;
 pub mod compare;
 mod derive;
 pub mod detail;

@@ -520,6 +520,9 @@ pub struct EngineMemoryRaw {
     pub estimate_total_bytes: Option<u64>,
     /// Estimated KV cache bytes.
     pub estimate_kv_bytes: Option<u64>,
+    /// Bytes of the model's weights, from the same estimate (the GGUF's tensors).
+    #[serde(default)]
+    pub estimate_weights_bytes: Option<u64>,
     /// Why there is no estimate or measurement.
     pub unavailable: Vec<String>,
 }

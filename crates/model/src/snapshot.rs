@@ -222,6 +222,18 @@ pub struct EngineFigures {
     /// Why memory could not be measured or estimated.
     #[serde(default)]
     pub memory_unavailable: Vec<String>,
+    /// Decode memory-bandwidth utilisation (MBU), 0–1: the model's weight bytes (the `fit`
+    /// estimate's) × decode steps per second (`generation_tokens_per_second`, per stream) ÷
+    /// the peak bandwidth of the first GPU whose name [`crate::bandwidth`] knows. `None`
+    /// when any of the three is missing (no local process or estimate, no rate, no known GPU).
+    ///
+    /// **Approximation.** Decode reads every weight once per step; one step serves the whole
+    /// batch, so per-stream steps per second is the step rate. The KV cache read (grows with
+    /// context) is left out, so this is a lower bound; for mixture-of-experts models only the
+    /// active experts are read, so it is an upper bound there (and can exceed 1). Layers kept
+    /// on the host are counted against the GPU's peak as if they were on it.
+    #[serde(default)]
+    pub memory_bandwidth_utilization_ratio: Option<f64>,
     /// Latency quantiles from the engine's own histograms over the window (vLLM, SGLang).
     #[serde(default)]
     pub latency: Vec<crate::detail::LatencyFigures>,

@@ -286,3 +286,104 @@ fn raw_samples_without_top_processes_still_read() {
     let back: infermon_model::Snapshot = serde_json::from_value(json).unwrap();
     assert!(back.host.top_processes.is_empty());
 }
+
+fn named_gpu(id: &str, name: &str) -> GpuRaw {
+    let mut g = GpuRaw::empty(GpuVendor::Nvidia, 0, id);
+    g.name = Some(name.to_string());
+    g
+}
+
+/// 100 tokens in 1 busy second (100 decode steps/s per stream) by an engine whose estimate
+/// says `weights` bytes, on the given GPUs.
+fn mbu_pair(weights: Option<u64>, gpus: &[(&str, &str)]) -> (RawSample, RawSample) {
+    let mut a = sample_with_engine(0, 1000.0, 10.0);
+    let mut b = sample_with_engine(2000, 1100.0, 11.0);
+    for s in [&mut a, &mut b] {
+        s.engines[0].memory = Some(EngineMemoryRaw {
+            rss_bytes: Some(5_000_000_000),
+            pss_bytes: None,
+            estimate_total_bytes: Some(5_500_000_000),
+            estimate_kv_bytes: Some(400_000_000),
+            estimate_weights_bytes: weights,
+            unavailable: Vec::new(),
+        });
+        s.gpus = gpus.iter().map(|(id, n)| named_gpu(id, n)).collect();
+    }
+    (a, b)
+}
+
+#[test]
+fn bandwidth_utilisation_by_hand() {
+    // 4.9 GB × 100 steps/s = 490 GB/s of 1008 GB/s (RTX 4090; the T4 is not in the table).
+    let (a, b) = mbu_pair(
+        Some(4_900_000_000),
+        &[("GPU-0", "Tesla T4"), ("GPU-1", "NVIDIA GeForce RTX 4090")],
+    );
+    let snap = derive(Some(&a), &b, &DeriveSettings::default());
+    let e = &snap.engines[0];
+    assert_eq!(e.generation_tokens_per_second, Some(100.0));
+    let mbu = e.memory_bandwidth_utilization_ratio.unwrap();
+    assert!((mbu - 490.0 / 1008.0).abs() < 1e-12, "{mbu}");
+    assert!((mbu - 0.486).abs() < 0.001);
+    let series: Vec<_> = snap
+        .series()
+        .into_iter()
+        .filter(|p| p.name == "infermon_engine_memory_bandwidth_utilization_ratio")
+        .collect();
+    assert_eq!(series.len(), 1);
+    assert_eq!(series[0].value, mbu);
+    assert_eq!(
+        series[0].labels.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+        ["engine", "instance", "model"]
+    );
+}
+
+#[test]
+fn bandwidth_utilisation_is_absent_without_any_input() {
+    let rtx = [("GPU-1", "NVIDIA GeForce RTX 4090")];
+    let mbu = |a: &RawSample, b: &RawSample| {
+        let snap = derive(Some(a), b, &DeriveSettings::default());
+        let series = snap
+            .series()
+            .iter()
+            .any(|p| p.name == "infermon_engine_memory_bandwidth_utilization_ratio");
+        (snap.engines[0].memory_bandwidth_utilization_ratio, series)
+    };
+    // No GPU the table knows.
+    let (a, b) = mbu_pair(Some(4_900_000_000), &[("GPU-0", "Tesla T4")]);
+    assert_eq!(mbu(&a, &b), (None, false));
+    // No GPU at all.
+    let (a, b) = mbu_pair(Some(4_900_000_000), &[]);
+    assert_eq!(mbu(&a, &b), (None, false));
+    // No estimate of the weights, or no local process at all.
+    let (a, b) = mbu_pair(None, &rtx);
+    assert_eq!(mbu(&a, &b), (None, false));
+    let (mut a, mut b) = mbu_pair(Some(4_900_000_000), &rtx);
+    a.engines[0].memory = None;
+    b.engines[0].memory = None;
+    assert_eq!(mbu(&a, &b), (None, false));
+    // No decode rate yet (first sample).
+    let snap = derive(None, &b, &DeriveSettings::default());
+    assert_eq!(snap.engines[0].memory_bandwidth_utilization_ratio, None);
+}
+
+#[test]
+fn records_without_weights_or_mbu_still_read() {
+    let (_, b) = mbu_pair(Some(4_900_000_000), &[("GPU-1", "NVIDIA GeForce RTX 4090")]);
+    let mut json = serde_json::to_value(&b).unwrap();
+    json["engines"][0]["memory"]
+        .as_object_mut()
+        .unwrap()
+        .remove("estimate_weights_bytes");
+    let back: RawSample = serde_json::from_value(json).unwrap();
+    let memory = back.engines[0].memory.as_ref().unwrap();
+    assert_eq!(memory.estimate_weights_bytes, None);
+    let snap = derive(None, &b, &DeriveSettings::default());
+    let mut json = serde_json::to_value(&snap).unwrap();
+    json["engines"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("memory_bandwidth_utilization_ratio");
+    let back: infermon_model::Snapshot = serde_json::from_value(json).unwrap();
+    assert_eq!(back.engines[0].memory_bandwidth_utilization_ratio, None);
+}
