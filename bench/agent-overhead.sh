@@ -83,7 +83,13 @@ done
 a1=$(cpu_s $AGENT); n1=$(cpu_s $NE); o1=$(cpu_s $OFF)
 # What diagnosis said about this steady, healthy node over the run (it should say nothing).
 curl -fs "http://127.0.0.1:$AGENT_PORT/api/v1/observations?since=-${DURATION}s" \
-  | python3 -c 'import json,sys; o=json.load(sys.stdin)["observations"]; print(f"observations during the run: {len(o)}" + "".join(f"\n  {x[\"kind\"]} on {x[\"subject\"]} ({x[\"severity\"]}): {x[\"action\"]}" for x in o))' >&2
+  | python3 -c '
+import json, sys
+obs = json.load(sys.stdin)["observations"]
+print("observations during the run:", len(obs))
+for x in obs:
+    print("  %s on %s (%s): %s" % (x["kind"], x["subject"], x["severity"], x["action"]))
+' >&2
 samples=$(curl -fs "http://127.0.0.1:$AGENT_PORT/api/v1/history?metric=infermon_agent_collect_duration_seconds&from=-${DURATION}s&resolution=raw" \
   | python3 -c 'import json,sys; d=json.load(sys.stdin); p=d["series"][0]["points"]; v=sorted(x["value"] for x in p); print(len(v), round(1000*v[len(v)//2],2), round(1000*v[int(len(v)*0.99)-1],2))')
 read -r n_samples collect_p50 collect_p99 <<<"$samples"

@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 pub mod baseline;
+mod churn;
 mod detector;
 mod drift;
 pub mod frame;

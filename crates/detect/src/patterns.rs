@@ -27,7 +27,7 @@ pub(crate) struct Verdict {
 }
 
 impl Verdict {
-    fn new(kind: Kind, subject: String, active: Option<bool>) -> Self {
+    pub(crate) fn new(kind: Kind, subject: String, active: Option<bool>) -> Self {
         Verdict {
             kind,
             subject,
@@ -46,28 +46,12 @@ pub(crate) struct PatternState {
     /// Last model seen per engine.
     pub models: BTreeMap<String, String>,
     /// Model loads and evictions per engine.
-    pub churn: BTreeMap<String, Churn>,
+    pub churn: BTreeMap<String, crate::churn::Churn>,
     /// Per model subject, the last [`ERROR_WINDOW_S`] of (time, failed, ended) requests.
     pub errors: BTreeMap<String, VecDeque<(f64, f64, f64)>>,
 }
 
-/// One engine's model loads over the churn window.
-#[derive(Debug, Default)]
-pub(crate) struct Churn {
-    /// Load starts: (time, model).
-    pub loads: VecDeque<(f64, String)>,
-    /// When each resident model was loaded.
-    pub loaded_at: BTreeMap<String, f64>,
-    /// Models evicted soon after they loaded: (time, model).
-    pub short_evictions: VecDeque<(f64, String)>,
-}
-
-/// How long model loads are counted for churn.
-pub(crate) const CHURN_WINDOW_S: f64 = 600.0;
-/// Loads in the window that make churn.
-pub(crate) const CHURN_LOADS: usize = 4;
-
-fn fig(name: &str, baseline: Option<f64>, now: Option<f64>) -> Figure {
+pub(crate) fn fig(name: &str, baseline: Option<f64>, now: Option<f64>) -> Figure {
     Figure {
         name: name.into(),
         baseline,
@@ -114,7 +98,7 @@ pub(crate) fn judge(
         if !seen_engines.contains(&&e.engine) {
             seen_engines.push(&e.engine);
             engine_down(e, &mut out);
-            churn(f.t_s, e, f, st, &mut out);
+            crate::churn::churn(f.t_s, e, f, st, &mut out);
         }
         let key = model_subject(e);
         let errors = match (e.error_ratio, e.requests_ended) {
@@ -627,112 +611,6 @@ fn oom(e: &EngineFrame, f: &Frame, out: &mut Vec<Verdict>) {
             } else {
                 "barely fits"
             }
-        );
-    }
-    out.push(v);
-}
-
-/// A model load begins (`loaded`/`ready` count too when no start was seen for that model).
-fn is_load_start(kind: &str) -> bool {
-    matches!(kind, "starting" | "load" | "loading" | "swap")
-}
-
-fn is_loaded(kind: &str) -> bool {
-    matches!(kind, "loaded" | "ready")
-}
-
-fn is_unload(kind: &str) -> bool {
-    matches!(kind, "unloaded" | "stopped" | "unload")
-}
-
-/// A model evicted less than this long after it was loaded thrashes.
-pub(crate) const SHORT_RESIDENCY_S: f64 = 300.0;
-
-/// Churn: within [`CHURN_WINDOW_S`], at least [`CHURN_LOADS`] model loads, or two loads with
-/// a model evicted after less than [`SHORT_RESIDENCY_S`] resident (models evicting each
-/// other). A user switching models now and then loads one at a time and keeps it.
-fn churn(t: f64, e: &EngineFrame, f: &Frame, st: &mut PatternState, out: &mut Vec<Verdict>) {
-    let mut events: Vec<(&str, &str)> = Vec::new();
-    for fr in f.engines.iter().filter(|x| x.engine == e.engine) {
-        events.extend(
-            fr.events
-                .iter()
-                .map(|ev| (ev.kind.as_str(), ev.model.as_str())),
-        );
-    }
-    let engine = st.churn.entry(e.engine.clone()).or_default();
-    for (kind, model) in events {
-        let recent_start = engine
-            .loads
-            .iter()
-            .any(|(at, m)| m == model && t - at <= 120.0);
-        if is_load_start(kind) || (is_loaded(kind) && !recent_start) {
-            engine.loads.push_back((t, model.to_string()));
-        }
-        if is_loaded(kind) || is_load_start(kind) {
-            engine.loaded_at.entry(model.to_string()).or_insert(t);
-        }
-        if is_unload(kind) {
-            if let Some(since) = engine.loaded_at.remove(model) {
-                if t - since < SHORT_RESIDENCY_S {
-                    engine.short_evictions.push_back((t, model.to_string()));
-                }
-            }
-        }
-    }
-    while engine
-        .loads
-        .front()
-        .is_some_and(|(at, _)| t - at > CHURN_WINDOW_S)
-    {
-        engine.loads.pop_front();
-    }
-    while engine
-        .short_evictions
-        .front()
-        .is_some_and(|(at, _)| t - at > CHURN_WINDOW_S)
-    {
-        engine.short_evictions.pop_front();
-    }
-    let q = &engine.loads;
-    let mut models: Vec<&str> = q.iter().map(|(_, m)| m.as_str()).collect();
-    models.sort_unstable();
-    models.dedup();
-    let thrash = q.len() >= 2 && !engine.short_evictions.is_empty();
-    let active = if (q.len() >= CHURN_LOADS || thrash) && models.len() >= 2 {
-        Some(true)
-    } else if q.len() < 2 {
-        Some(false)
-    } else {
-        None
-    };
-    let mut v = Verdict::new(Kind::ModelChurn, engine_subject(&e.engine), active);
-    if active == Some(true) {
-        v.start_s = q.front().map(|x| x.0);
-        v.evidence = Evidence {
-            figures: vec![
-                fig(
-                    "model_loads",
-                    Some(CHURN_LOADS as f64),
-                    Some(q.len() as f64),
-                ),
-                fig(
-                    "short_lived_evictions",
-                    None,
-                    Some(engine.short_evictions.len() as f64),
-                ),
-            ],
-            window_s: CHURN_WINDOW_S,
-            context: Some(format!("models: {}", models.join(", "))),
-        };
-        v.action = format!(
-            "{} model loads in 10 minutes on {} ({}), models evicted minutes after they \
-             loaded: they evict each other, and every request that waits for a load pays \
-             seconds. Keep the hot models resident (fewer models per group, longer TTL), or \
-             give them memory to coexist.",
-            q.len(),
-            e.engine,
-            models.join(", ")
         );
     }
     out.push(v);
