@@ -198,6 +198,18 @@ pub async fn history(
     }
 }
 
+/// A `limit` parameter: a whole number from 1 to `max`.
+fn parse_limit(v: &str, max: usize) -> Result<usize, ApiError> {
+    v.parse::<usize>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "invalid limit \"{v}\": expected a whole number from 1 to {max}"
+            ))
+        })
+}
+
 /// Largest `limit` the requests route accepts.
 const MAX_REQUESTS: usize = 10_000;
 
@@ -222,17 +234,7 @@ pub async fn requests(
         match k {
             "model" => query.model = Some(v).filter(|m| !m.is_empty()),
             "since" => query.since_ms = Some(parse_time("since", &v, now)?),
-            "limit" => {
-                query.limit = v
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=MAX_REQUESTS).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::bad_request(format!(
-                        "invalid limit \"{v}\": expected a whole number from 1 to {MAX_REQUESTS}"
-                    ))
-                    })?
-            }
+            "limit" => query.limit = parse_limit(&v, MAX_REQUESTS)?,
             other => {
                 return Err(ApiError::bad_request(format!(
                     "unknown parameter \"{other}\": expected model, since, limit"
@@ -304,18 +306,7 @@ pub async fn observations(
                     }
                 }
             }
-            "limit" => {
-                query.limit = v
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=MAX_OBSERVATIONS).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::bad_request(format!(
-                            "invalid limit \"{v}\": expected a whole number from 1 to \
-                             {MAX_OBSERVATIONS}"
-                        ))
-                    })?
-            }
+            "limit" => query.limit = parse_limit(&v, MAX_OBSERVATIONS)?,
             other => {
                 return Err(ApiError::bad_request(format!(
                     "unknown parameter \"{other}\": expected since, active, limit"
@@ -347,5 +338,10 @@ mod tests {
         let e = parse_time("from", "yesterday", 0).unwrap_err();
         assert!(e.message.contains("invalid from \"yesterday\""));
         assert_eq!(decode("a%3Db+c"), "a=b c");
+        assert_eq!(parse_limit("10", 100).unwrap(), 10);
+        let e = parse_limit("0", 100).unwrap_err();
+        assert!(e
+            .message
+            .contains("invalid limit \"0\": expected a whole number from 1 to 100"));
     }
 }
