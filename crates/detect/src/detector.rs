@@ -146,13 +146,7 @@ impl Detector {
         let mut out = Vec::new();
         let learn = !self.open.values().any(|o| o.severity >= Severity::Warning);
         self.model_changes(f, &mut out);
-        let verdicts = patterns::judge(
-            f,
-            &mut self.patterns,
-            &mut self.baselines,
-            learn,
-            self.clock,
-        );
+        let verdicts = patterns::judge(f, &mut self.patterns, &mut self.baselines, learn);
         for v in verdicts {
             if !self.disabled.contains_key(&v.kind) {
                 self.apply(f.t_s, v, &mut out);
@@ -225,7 +219,7 @@ impl Detector {
                         window_s: t - o.start_s,
                         ..v.evidence
                     };
-                    o.action = v.action;
+                    o.action = v.action.replace(patterns::SINCE, &self.clock.at(o.start_s));
                     let last = self.last_emit.get(&key).copied().unwrap_or(f64::MIN);
                     if severity_changed || t - last >= 60.0 {
                         self.last_emit.insert(key, t);
@@ -246,7 +240,7 @@ impl Detector {
                             ..v.evidence
                         },
                         cause: None,
-                        action: v.action,
+                        action: v.action.replace(patterns::SINCE, &self.clock.at(start)),
                     };
                     self.last_emit.insert(key.clone(), t);
                     self.open.insert(key, o.clone());
@@ -409,6 +403,8 @@ impl Detector {
             }
             Step::Recover { at } => self.resolve(&okey, at, out),
             Step::Nothing => {
+                // "now" is the median of the last bad values: once the figure recovers, the
+                // evidence keeps what the incident looked like.
                 if let (Some(o), Some(now)) = (self.open.get_mut(&okey), now) {
                     o.evidence.window_s = t - o.start_s;
                     if let Some(fig) = o.evidence.figures.first_mut() {

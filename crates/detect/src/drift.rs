@@ -69,7 +69,8 @@ pub(crate) struct Drift {
     pub onset: Option<f64>,
     /// Values since the onset (at most 128).
     pub since: Vec<f32>,
-    /// The last values, for the evidence's "now".
+    /// The last values that were worse than the baseline by the minimum effect: the
+    /// evidence's "now" (so a resolved observation keeps what the incident looked like).
     pub recent: VecDeque<f32>,
     pub recovered_since: Option<f64>,
     pub last_seen: f64,
@@ -101,7 +102,7 @@ fn quantile(v: &[f32], q: f64) -> f64 {
 }
 
 impl Drift {
-    /// The median of the last values.
+    /// The median of the last bad values.
     pub fn now(&self) -> Option<f64> {
         (!self.recent.is_empty()).then(|| {
             let v: Vec<f32> = self.recent.iter().copied().collect();
@@ -124,12 +125,12 @@ impl Drift {
         let sign = if higher_is_worse { 1.0 } else { -1.0 };
         let rel = sign * (x / centre - 1.0);
         self.last_rel = rel;
-        self.recent.push_back(x as f32);
-        if self.recent.len() > 15 {
-            self.recent.pop_front();
-        }
         if rel >= MIN_EFFECT {
             self.last_bad = t;
+            self.recent.push_back(x as f32);
+            if self.recent.len() > 15 {
+                self.recent.pop_front();
+            }
         }
         if open {
             if rel < MIN_EFFECT / 2.0 {
@@ -175,6 +176,7 @@ impl Drift {
 
     /// Back to zero after a recovery.
     pub fn reset(&mut self) {
+        self.recent.clear();
         self.s = 0.0;
         self.onset = None;
         self.since.clear();

@@ -10,7 +10,10 @@ use infermon_model::thermal::ThermalState;
 use crate::baseline::Baselines;
 use crate::frame::{EngineFrame, Frame, GpuFrame};
 use crate::observation::{Evidence, Figure, Kind, Severity};
-use crate::text::{change, fmt_num, gib, Clock};
+use crate::text::{change, fmt_num, gib};
+
+/// Stands in an action for the observation's start time, which only the detector knows.
+pub(crate) const SINCE: &str = "\u{1}since\u{1}";
 
 /// One pattern's judgement of one subject at one tick.
 #[derive(Debug, Clone)]
@@ -87,11 +90,10 @@ pub(crate) fn judge(
     st: &mut PatternState,
     baselines: &mut Baselines,
     learn: bool,
-    clock: Clock,
 ) -> Vec<Verdict> {
     let mut out = Vec::new();
     thermal(f, baselines, learn, &mut out);
-    cpu_contention(f, clock, &mut out);
+    cpu_contention(f, &mut out);
     memory(f, &mut out);
     let mut seen_engines = Vec::new();
     for e in &f.engines {
@@ -292,7 +294,7 @@ fn power_action(who: &str, power: Option<f64>, limit: Option<f64>) -> String {
     )
 }
 
-fn cpu_contention(f: &Frame, clock: Clock, out: &mut Vec<Verdict>) {
+fn cpu_contention(f: &Frame, out: &mut Vec<Verdict>) {
     let Some(util) = f.node.cpu_util else {
         return;
     };
@@ -339,13 +341,13 @@ fn cpu_contention(f: &Frame, clock: Clock, out: &mut Vec<Verdict>) {
         }
         v.evidence = ev(figs, Some(format!("{} CPUs", fmt_num(cpus))));
         v.action = format!(
-            "The CPU is {:.0} % busy and processes other than the engines take {:.0} % of it: {} \
-             (at {}). They starve the engine's prompt processing and token sampling. Stop or \
-             `renice` them, or pin the engine to its own cores (`taskset`, `--threads`).",
+            "The CPU is {:.0} % busy and processes other than the engines take {:.0} % of it \
+             since {SINCE}: {}. They starve the engine's prompt processing and token sampling. \
+             Stop or `renice` them, or pin the engine to its own cores (`taskset`, \
+             `--threads`).",
             util * 100.0,
             share * 100.0,
             named.join(", "),
-            clock.at(f.t_s)
         );
     }
     out.push(v);

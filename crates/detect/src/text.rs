@@ -94,7 +94,15 @@ pub fn timeline(obs: &[crate::Observation], clock: Clock) -> String {
                 f.name,
                 f.now.map(fmt_num).unwrap_or_else(|| "n/a".into()),
                 f.baseline
-                    .map(|b| format!(" (normal {})", fmt_num(b)))
+                    .map(|b| format!(
+                        " ({} {})",
+                        if x.kind.is_symptom() {
+                            "normal"
+                        } else {
+                            "threshold"
+                        },
+                        fmt_num(b)
+                    ))
                     .unwrap_or_default()
             );
         }
