@@ -112,12 +112,15 @@ async fn contention_and_a_dead_engine_are_named() {
     let stop = Arc::new(AtomicBool::new(false));
     let load = traffic(format!("http://127.0.0.1:{pport}"), stop.clone());
 
-    // Steady load: baselines warm up (30 samples per context) and nothing is reported.
+    // Steady load: baselines warm up (30 samples per context) and nothing is reported. Real
+    // contention from elsewhere on the machine (a compiler, another test) is not a false
+    // alarm: `cpu_contention` and what it explains are left out of this check.
     tokio::time::sleep(Duration::from_secs(50)).await;
     let quiet: Vec<Value> = observations(&agent)
         .await
         .into_iter()
         .filter(|o| o["severity"] != "info")
+        .filter(|o| o["kind"] != "cpu_contention" && o["cause"]["kind"] != "cpu_contention")
         // Discovery also watches any other llama-server on this machine; only this test's
         // engine and the node are judged here.
         .filter(|o| {
