@@ -98,6 +98,10 @@ pub struct EngineFrame {
     pub up: Option<bool>,
     /// Why it is down, when it is.
     pub down_reason: Option<String>,
+    /// A discovered server whose process has exited: gone on purpose (stopped, or unloaded by
+    /// llama-swap), not down. Clears `engine_down` instead of opening it.
+    #[serde(default)]
+    pub gone: bool,
     /// The model served (`None` while not known).
     pub model: Option<String>,
     /// Requests running.

@@ -437,6 +437,7 @@ fn engine_down(e: &EngineFrame, out: &mut Vec<Verdict>) {
     let Some(up) = e.up else {
         return;
     };
+    let up = up || e.gone;
     let mut v = Verdict::new(Kind::EngineDown, engine_subject(&e.engine), Some(!up));
     if !up {
         v.severity = Severity::Critical;

@@ -100,7 +100,11 @@ pub fn from_snapshot(s: &Snapshot, recent: &[RequestStats], agent_pid: Option<u3
 }
 
 fn base(e: &EngineFigures) -> EngineFrame {
+    // A server found by discovery that no longer answers and whose process memory can no
+    // longer be read has exited: llama-swap unloading a model, or someone stopping it.
+    let gone = e.origin == "discovered" && !e.up && e.memory_resident_bytes.is_none();
     EngineFrame {
+        gone,
         engine: e.instance.trim_end_matches('/').to_string(),
         pid: e.pid,
         up: Some(e.up),

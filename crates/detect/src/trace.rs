@@ -279,6 +279,7 @@ fn engine_frame(row: &Row) -> Result<EngineFrame, TraceError> {
         pid: None,
         up,
         down_reason: None,
+        gone: false,
         model: row.text("model").map(str::to_string),
         requests_running: row.nonneg("requests_running")?,
         requests_waiting: row.nonneg("requests_waiting")?,
