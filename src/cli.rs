@@ -37,6 +37,35 @@ enum Command {
     Replay(ReplayArgs),
     /// The agent's own history: export it as a replay trace.
     History(HistoryArgs),
+    /// Check every source once (hardware, GPUs, engines) and say why any is unreadable and
+    /// how to fix it; exit status 1 when one is.
+    Doctor(DoctorArgs),
+}
+
+/// `infermon doctor`
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Reads every source once, as `infermon agent` with the same config and flags would.\n\
+                  Exit status: 0 every source is readable (or does not apply to this machine, shown as n/a);\n\
+                  1 some source is not (or a bad argument or config).\n\
+                  Example: infermon doctor --engine llamacpp=http://127.0.0.1:8080 --json"
+)]
+pub struct DoctorArgs {
+    /// Config file, as for `infermon agent`.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Engine to check as well, KIND=URL (repeatable), e.g. llamacpp=http://127.0.0.1:8080.
+    #[arg(long = "engine")]
+    pub engines: Vec<String>,
+    /// Do not scan for local engines.
+    #[arg(long)]
+    pub no_discovery: bool,
+    /// Root of /proc and /sys to read (for tests and containers).
+    #[arg(long, hide = true)]
+    pub root: Option<String>,
+    /// Print `{"checks": [{"source", "ok", "status", "reason", "fix"}, ...]}`.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `infermon replay`
@@ -449,5 +478,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::History(h) => match h.command {
             HistoryCommand::Export(e) => cmd::history::export(e),
         },
+        Command::Doctor(d) => cmd::doctor::run(d),
     }
 }

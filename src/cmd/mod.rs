@@ -3,6 +3,7 @@
 pub mod agent;
 pub mod bench;
 pub mod config;
+pub mod doctor;
 pub mod fit;
 pub mod history;
 pub mod replay;

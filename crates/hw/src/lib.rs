@@ -8,6 +8,7 @@
 //! - [`detect_gpus`] picks the GPU sources once (amdgpu sysfs, NVML) and says why any could
 //!   not be used; each [`GpuSource`] then reads all of its GPUs.
 //! - [`read_self`] and [`read_process`] read a process's CPU time and memory.
+//! - [`pci_gpus`] counts the display controllers on the PCI bus by vendor (driver or not).
 //!
 //! Every reader takes a root directory (`/` on a real system) so tests can point it at a
 //! recorded or constructed tree; parsers work on strings and bytes and are public.
@@ -37,6 +38,7 @@ mod fsread;
 mod host;
 mod nvml;
 mod paths;
+mod pci;
 mod proccpu;
 mod procfs;
 mod psi;
@@ -59,6 +61,7 @@ pub use host::HostReader;
 pub use nvml::{
     read_nvml_device, NvmlClock, NvmlDevice, NvmlDeviceApi, NvmlMemory, NvmlSource, NvmlUtilization,
 };
+pub use pci::{pci_gpus, PciGpus};
 pub use proccpu::{parse_pid_stat_cpu, PidStatCpu, TOP_PROCESSES};
 pub use procfs::{parse_meminfo, parse_proc_stat, parse_vmstat};
 pub use psi::parse_psi;

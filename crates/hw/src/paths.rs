@@ -26,6 +26,17 @@ pub(crate) const SYS_THERMAL: &str = "sys/class/thermal";
 pub(crate) const SYS_HWMON: &str = "sys/class/hwmon";
 /// `sys/class/drm`
 pub(crate) const SYS_DRM: &str = "sys/class/drm";
+/// `sys/bus/pci/devices` (one entry per PCI function, named by its address).
+pub(crate) const SYS_PCI_DEVICES: &str = "sys/bus/pci/devices";
+
+/// Files of a PCI function (`sys/bus/pci/devices/<address>/`).
+pub(crate) mod pci {
+    /// `vendor`, e.g. `0x10de` (NVIDIA), `0x1002` (AMD).
+    pub(crate) const VENDOR: &str = "vendor";
+    /// `class`, e.g. `0x030000` (VGA), `0x030200` (3D controller); `0x03....` is a display
+    /// controller.
+    pub(crate) const CLASS: &str = "class";
+}
 
 /// Files of a process directory (`proc/<pid>/`, `proc/self/`).
 pub(crate) mod process {
