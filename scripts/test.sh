@@ -8,10 +8,13 @@
 #    first run takes ~15-20 min on 2 cores);
 # 2. installs the system tools the tests use (promtool, from the Debian package `prometheus`;
 #    needs root or password-less sudo the first time);
-# 3. runs every test of the workspace; the end-to-end tests must not skip.
+# 3. installs the official Python clients (PyPI `openai`, `ollama`) into a venv cached in
+#    ~/.cache/infermon-pyclients, for tests/e2e_sdk_clients.rs;
+# 4. runs every test of the workspace; the end-to-end tests must not skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(bash scripts/setup-engine.sh)"
 eval "$(bash scripts/setup-test-deps.sh)"
+eval "$(bash scripts/setup-pyclients.sh)"
 export INFERMON_REQUIRE_E2E=1
 cargo test --workspace --locked "$@"

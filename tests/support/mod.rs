@@ -216,3 +216,39 @@ pub fn promtool(test: &str) -> Option<PathBuf> {
     }
     found
 }
+
+/// Python with the official `openai` and `ollama` clients (`scripts/setup-pyclients.sh`
+/// installs them): `INFERMON_PYCLIENTS_PYTHON`, else the one named in
+/// `~/.cache/infermon-pyclients/env.sh`. `None` after printing why the test is skipped; with
+/// `INFERMON_REQUIRE_E2E=1` a missing one fails instead.
+pub fn pyclients(test: &str) -> Option<PathBuf> {
+    let from_cache = || {
+        let cache = std::env::var("INFERMON_PYCLIENTS_CACHE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| {
+                PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                    .join(".cache/infermon-pyclients")
+            });
+        let text = std::fs::read_to_string(cache.join("env.sh")).ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("export INFERMON_PYCLIENTS_PYTHON="))
+            .map(|v| PathBuf::from(v.trim_matches('"')))
+    };
+    let found = match std::env::var_os("INFERMON_PYCLIENTS_PYTHON") {
+        Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
+        _ => from_cache(),
+    }
+    .filter(|p| p.is_file());
+    if found.is_none() {
+        let msg = format!(
+            "SKIPPED end-to-end test {test}: no Python with the openai and ollama clients \
+             (INFERMON_PYCLIENTS_PYTHON unset or not a file, no ~/.cache/infermon-pyclients/env.sh); \
+             run `bash scripts/setup-pyclients.sh` or `bash scripts/test.sh`"
+        );
+        if std::env::var("INFERMON_REQUIRE_E2E").as_deref() == Ok("1") {
+            panic!("{msg}");
+        }
+        eprintln!("{msg}");
+    }
+    found
+}

@@ -35,8 +35,9 @@ impl Recorder {
 }
 
 /// An upstream answer passing through a [`Meter`]. Dropping it before the end (the client went
-/// away) records the request as cancelled and drops the upstream body, which closes that
-/// connection.
+/// away) drops the upstream body, which closes that connection, and records the request as
+/// cancelled, or as complete when the answer's terminal event had already passed (the meter
+/// decides: see [`End::ClientGone`]).
 pub(crate) struct MeteredBody {
     inner: UpstreamBody,
     meter: Option<(Meter, Recorder)>,

@@ -7,7 +7,10 @@
 //! infermon asked for usage on the client's behalf, the current SSE event (so the usage chunk
 //! can be removed). Other paths pass through untouched and unmeasured. When the client goes
 //! away mid-answer the upstream request is dropped (its connection closed, which makes
-//! llama-server and vLLM stop generating) and the request is recorded as cancelled. An
+//! llama-server and vLLM stop generating) and the request is recorded as cancelled, unless
+//! the answer's terminal event (`data: [DONE]`, Ollama's `done: true`, a whole JSON body) had
+//! already passed: a client closing then (the OpenAI SDK closes on `[DONE]`, often before the
+//! upstream's end of body) cancelled nothing, and the request is recorded as complete. An
 //! unreachable upstream gets the client a 502 and a hanging one a 504, both with a JSON error,
 //! and both are recorded. Prompt and completion text are never kept unless
 //! [`ProxyConfig::capture_bodies`] is set.

@@ -354,7 +354,14 @@ async fn ollama_native_streams_are_measured_from_the_final_object() {
             (t.predicted_ms.unwrap() - gaps).abs() < 15.0,
             "{t:?} vs {gaps}"
         );
-        assert!(r.tpot_ms.unwrap() >= 2.0);
+        // TPOT spans first token to the end, so it covers at least the 11 gaps; the mock's
+        // 2 ms grid can be compressed when the first token leaves late on a busy machine, so
+        // only a floor well under it is asserted.
+        let tpot = r.tpot_ms.unwrap();
+        assert!(
+            tpot * 11.0 >= gaps - 0.5 && tpot >= 1.0,
+            "tpot {tpot} vs gaps {gaps}"
+        );
     }
     assert_eq!(rs[0].api.as_str(), "ollama_chat");
     assert_eq!(rs[1].api.as_str(), "ollama_generate");

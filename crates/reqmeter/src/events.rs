@@ -21,6 +21,9 @@ pub(crate) struct Facts {
     pub usage_only: bool,
     /// It is an OpenAI chunk in which a choice finished (`finish_reason` set).
     pub finish: bool,
+    /// It is the answer's last object: Ollama's final object (`done: true`), or the Responses
+    /// API's `response.completed` / `response.incomplete` / `response.failed` event.
+    pub terminal: bool,
 }
 
 fn non_empty_str(v: Option<&Value>) -> bool {
@@ -139,6 +142,10 @@ fn responses(v: &Value, out: &mut Facts) {
         }
         _ => {}
     }
+    out.terminal = matches!(
+        kind,
+        "response.completed" | "response.incomplete" | "response.failed"
+    );
     // A whole (non-streamed) response, or the `response.completed` event that wraps one.
     let resp = if kind.is_empty() {
         Some(v)
@@ -167,6 +174,7 @@ fn ollama(v: &Value, out: &mut Facts) {
                 || non_empty_array(m.get("tool_calls"))
         });
     if v.get("done").and_then(Value::as_bool) == Some(true) {
+        out.terminal = true;
         let ms = |key: &str| f(v, key).map(|ns| ns / 1e6);
         let eval_count = u(v, "eval_count");
         let eval_ms = ms("eval_duration");

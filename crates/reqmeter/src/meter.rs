@@ -21,7 +21,11 @@ pub enum End {
     UpstreamFailed(String),
     /// The upstream stalled longer than the timeout.
     Timeout(String),
-    /// The client went away first.
+    /// The client went away before the upstream's body ended. After the answer's terminal
+    /// event (SSE `data: [DONE]`, Ollama's `done: true`, a whole body that is complete JSON)
+    /// this is not a cancel: clients (the OpenAI Python SDK) close as soon as they read it,
+    /// often before the upstream's end of body (the chunked `0\r\n\r\n`) arrived, and the
+    /// request is finished as complete at that event.
     ClientGone,
 }
 
@@ -44,6 +48,10 @@ pub struct Meter {
     status: u16,
     framing: Framing,
     first_byte: Option<Instant>,
+    /// When the last body bytes arrived.
+    last_byte: Option<Instant>,
+    /// When the answer's terminal event arrived (`[DONE]`, Ollama's final object).
+    terminal: Option<Instant>,
     first_token: Option<Instant>,
     last_token: Option<Instant>,
     gaps_ms: Vec<f64>,
@@ -99,6 +107,8 @@ impl Meter {
             status: 0,
             framing: Framing::Whole,
             first_byte: None,
+            last_byte: None,
+            terminal: None,
             first_token: None,
             last_token: None,
             gaps_ms: Vec::new(),
@@ -158,6 +168,7 @@ impl Meter {
             return None;
         }
         self.first_byte.get_or_insert(at);
+        self.last_byte = Some(at);
         let out = match self.framing {
             // While stripping usage the events are rebuilt, but most come out as they went
             // in: then the original bytes are forwarded as they are.
@@ -248,6 +259,9 @@ impl Meter {
     fn end_event(&mut self, at: Instant, out: &mut Option<Vec<u8>>) {
         let data = std::mem::take(&mut self.data);
         let facts = if data.is_empty() || data == b"[DONE]" {
+            if !data.is_empty() {
+                self.terminal.get_or_insert(at);
+            }
             Facts::default()
         } else {
             self.on_json(&data, at)
@@ -312,6 +326,9 @@ impl Meter {
         };
         let f = facts(self.api, &v);
         self.absorb(&f, at, true);
+        if f.terminal {
+            self.terminal.get_or_insert(at);
+        }
         if self.strip_usage {
             self.last_value = Some(v);
         }
@@ -344,12 +361,27 @@ impl Meter {
     }
 
     /// Finishes the measurement at `at` (the last byte, or when the failure was seen).
-    pub fn finish(mut self, end: End, at: Instant, upstream: &str) -> RequestRecord {
+    /// A client gone after the terminal event (see [`End::ClientGone`]) finishes it as
+    /// complete, at that event.
+    pub fn finish(mut self, mut end: End, mut at: Instant, upstream: &str) -> RequestRecord {
         let mut error = None;
         let ok_status = (200..300).contains(&self.status);
+        if end == End::ClientGone {
+            if let Some(t) = self.terminal {
+                end = End::Complete;
+                at = t;
+            }
+        }
         if self.framing == Framing::Whole && !self.whole.is_empty() {
             match serde_json::from_slice::<Value>(&self.whole) {
                 Ok(v) => {
+                    // A whole body that is complete JSON has all arrived: the client may leave.
+                    if end == End::ClientGone && !self.whole_overflow {
+                        if let Some(t) = self.last_byte {
+                            end = End::Complete;
+                            at = t;
+                        }
+                    }
                     let f = facts(self.api, &v);
                     self.absorb(&f, at, false);
                     if f.token {

@@ -254,3 +254,66 @@ fn broken_streams_keep_what_was_measured() {
     );
     assert_eq!(r.token_chunks, 1);
 }
+
+/// Feeds `body[..upto]` and finishes as the client having gone away.
+fn gone_after(api: Api, req: &str, ct: &str, body: &str, upto: usize) -> (u16, Outcome, f64) {
+    let p = prepare(api, req.as_bytes());
+    let t0 = Instant::now();
+    let mut m = Meter::new(api, &p, t0);
+    m.on_head(200, Some(ct), t0);
+    m.on_data(&body.as_bytes()[..upto], t0 + Duration::from_millis(10));
+    let r = m.finish(End::ClientGone, t0 + Duration::from_secs(5), "http://up");
+    (r.status, r.outcome, r.e2e_ms)
+}
+
+#[test]
+fn a_client_leaving_after_the_terminal_event_did_not_cancel() {
+    let ndjson = concat!(
+        "{\"message\":{\"content\":\"a\"},\"done\":false}\n",
+        "{\"message\":{\"content\":\"\"},\"done\":true,\"eval_count\":1}\n",
+    );
+    let whole = r#"{"choices":[{"message":{"content":"a"}}],"usage":{"completion_tokens":1}}"#;
+    let responses = concat!(
+        "event: response.output_text.delta\n",
+        "data: {\"type\":\"response.output_text.delta\",\"delta\":\"a\"}\n\n",
+        "event: response.completed\n",
+        "data: {\"type\":\"response.completed\",\"response\":{\"usage\":{\"output_tokens\":1}}}\n\n",
+    );
+    let sse = openai_stream("\n");
+    let chat = r#"{"model":"m","stream":true}"#;
+    let cases = [
+        (Api::OpenaiChat, chat, "text/event-stream", sse.as_str()),
+        (
+            Api::OpenaiChat,
+            r#"{"model":"m","stream":true,"stream_options":{"include_usage":true}}"#,
+            "text/event-stream",
+            sse.as_str(),
+        ),
+        (Api::OllamaChat, chat, "application/x-ndjson", ndjson),
+        (Api::OpenaiResponses, chat, "text/event-stream", responses),
+        (
+            Api::OpenaiChat,
+            r#"{"model":"m"}"#,
+            "application/json",
+            whole,
+        ),
+    ];
+    for (api, req, ct, body) in cases {
+        // An event or line counts once its end arrived; a whole body once it parses.
+        let end = if ct == "application/json" {
+            body.trim_end().len()
+        } else {
+            body.len()
+        };
+        for upto in 0..=body.len() {
+            let (_, outcome, e2e) = gone_after(api, req, ct, body, upto);
+            if upto < end {
+                assert_eq!(outcome, Outcome::Cancelled, "{ct} cut at {upto}");
+            } else {
+                assert_eq!(outcome, Outcome::Ok, "{ct} cut at {upto}");
+                // Finished when the terminal event arrived, not when the client left.
+                assert!(e2e < 100.0, "{ct}: {e2e}");
+            }
+        }
+    }
+}
