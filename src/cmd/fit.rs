@@ -75,6 +75,8 @@ fn report(
             "kv_bytes": e.kv_bytes,
             "compute_bytes": e.compute_bytes,
             "output_bytes": e.output_bytes,
+            "tokenizer_bytes": e.tokenizer_bytes,
+            "sampler_bytes": e.sampler_bytes,
             "overhead_bytes": e.overhead_bytes,
             "total_bytes": e.total_bytes,
             "kv": e.kv,

@@ -69,6 +69,26 @@ pub fn engine(test: &str) -> Option<Engine> {
     found
 }
 
+/// The second test model, Gemma-3-270M Q4_K_M (`INFERMON_TEST_MODEL_GEMMA`, fetched by
+/// `scripts/setup-engine.sh`), with the engine; `None` after printing why the test is skipped,
+/// and with `INFERMON_REQUIRE_E2E=1` a missing one fails instead, as [`engine`] does.
+pub fn engine_gemma(test: &str) -> Option<(Engine, PathBuf)> {
+    let e = engine(test)?;
+    let found = var("INFERMON_TEST_MODEL_GEMMA", &cached_env());
+    if found.is_none() {
+        let msg = format!(
+            "SKIPPED end-to-end test {test}: no Gemma test model (INFERMON_TEST_MODEL_GEMMA unset \
+             and not in ~/.cache/infermon-engine/env.sh); run `bash scripts/setup-engine.sh` or \
+             `bash scripts/test.sh`"
+        );
+        if std::env::var("INFERMON_REQUIRE_E2E").as_deref() == Ok("1") {
+            panic!("{msg}");
+        }
+        eprintln!("{msg}");
+    }
+    Some((e, found?))
+}
+
 /// A free loopback port.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

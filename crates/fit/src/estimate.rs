@@ -9,12 +9,14 @@ use crate::params::{FlashAttn, GpuLayers, ServerParams};
 
 const MIB: u64 = 1024 * 1024;
 
-/// Resident memory of a llama-server process beyond what llama.cpp itself accounts for
-/// (binary, C++ runtime, OpenMP threads, tokenizer tables, HTTP server). Measured on the CPU
-/// build the tests use: RSS after a warm-up request minus llama.cpp's own model + context +
-/// compute + output buffers was 12.7 to 19.2 MiB over 7 SmolLM2 configurations
-/// (`docs/PERFORMANCE.md`). GPU backends add their driver context on top (not modelled).
-pub const RUNTIME_BASE_BYTES: u64 = 16 * MIB;
+/// Resident memory of a llama-server process beyond what llama.cpp itself accounts for and
+/// beyond the tokenizer tables and sampler arrays counted from the vocabulary (binary, C++
+/// runtime, OpenMP threads, HTTP server, chat template). Measured on the CPU build the tests
+/// use: RSS after a warm-up request minus llama.cpp's buffers, [`ModelInfo::tokenizer_bytes`]
+/// and one slot's [`sampler_bytes`] was 4.5 MiB on Gemma-3-270M and 6.4 MiB on SmolLM2-135M
+/// (`-c 2048 -np 1`, `docs/PERFORMANCE.md`). GPU backends add their driver context on top
+/// (not modelled).
+pub const RUNTIME_BASE_BYTES: u64 = 6 * MIB;
 
 /// ggml types that llama.cpp's CPU backend repacks into an extra buffer on x86 with AVX2
 /// (seen as `CPU_REPACK model buffer` in its log), unless `--no-repack`.
@@ -37,6 +39,10 @@ pub struct DeviceEstimate {
     pub compute_bytes: u64,
     /// Output (logits) buffer — always host.
     pub output_bytes: u64,
+    /// Tokenizer tables (`llama_vocab`) — host.
+    pub tokenizer_bytes: u64,
+    /// Per-slot sampler candidates — host.
+    pub sampler_bytes: u64,
     /// Process / driver baseline.
     pub overhead_bytes: u64,
     /// Sum.
@@ -54,6 +60,10 @@ pub struct Estimate {
     pub compute_bytes: u64,
     /// Output buffer bytes.
     pub output_bytes: u64,
+    /// Tokenizer tables of the main (and draft) model: [`ModelInfo::tokenizer_bytes`].
+    pub tokenizer_bytes: u64,
+    /// Sampler candidate arrays: [`sampler_bytes`].
+    pub sampler_bytes: u64,
     /// Repacked weight copies, recurrent state and process baseline.
     pub overhead_bytes: u64,
     /// Everything.
@@ -108,6 +118,17 @@ pub fn compute_bytes(info: &ModelInfo, n_kv: u64, n_ubatch: u64, fa: bool) -> u6
     }
 }
 
+/// Bytes of one `llama_token_data` (id i32, logit f32, p f32).
+pub const TOKEN_DATA_BYTES: u64 = 12;
+
+/// Sampler candidates of llama-server's slots: each slot's `common_sampler` keeps a
+/// `std::vector<llama_token_data>` of `n_vocab` entries (`common/sampling.cpp`, `set_logits`)
+/// from its first request on, for the life of the slot: `n_slots × n_vocab × 12 B`. Counted for
+/// every slot (a server whose slots have all served a request).
+pub fn sampler_bytes(info: &ModelInfo, n_slots: u64) -> u64 {
+    n_slots.max(1) * info.n_vocab * TOKEN_DATA_BYTES
+}
+
 fn repack_bytes(info: &ModelInfo, on_cpu: impl Fn(Option<u32>) -> bool) -> u64 {
     info.tensors
         .iter()
@@ -157,6 +178,8 @@ pub fn estimate(
     let compute = compute_bytes(info, n_kv, p.ubatch.min(p.batch), fa);
     let output = info.n_vocab * 4 * g.n_seq;
     let recurrent = info.recurrent_state_bytes_per_seq * g.n_seq;
+    let sampler = sampler_bytes(info, p.n_slots());
+    let mut tokenizer = info.tokenizer_bytes;
 
     let start = gpu_layer_start(info, &p.gpu_layers, has_gpu);
     let on_gpu = |layer: Option<u32>| match layer {
@@ -171,6 +194,8 @@ pub fn estimate(
         recurrent_bytes: recurrent,
         compute_bytes: 0,
         output_bytes: output,
+        tokenizer_bytes: tokenizer,
+        sampler_bytes: sampler,
         overhead_bytes: RUNTIME_BASE_BYTES,
         total_bytes: 0,
     };
@@ -182,6 +207,8 @@ pub fn estimate(
         recurrent_bytes: 0,
         compute_bytes: 0,
         output_bytes: 0,
+        tokenizer_bytes: 0,
+        sampler_bytes: 0,
         overhead_bytes: 0,
         total_bytes: 0,
     };
@@ -255,6 +282,9 @@ pub fn estimate(
         target.weights_bytes += dw;
         target.kv_bytes += kvd.total();
         target.compute_bytes += cd;
+        // The draft model's vocabulary is loaded too: its tokenizer tables stay on the host.
+        host.tokenizer_bytes += d.tokenizer_bytes;
+        tokenizer += d.tokenizer_bytes;
         weights += dw;
         kv_total += kvd.total();
         compute_total += cd;
@@ -270,6 +300,8 @@ pub fn estimate(
             + d.recurrent_bytes
             + d.compute_bytes
             + d.output_bytes
+            + d.tokenizer_bytes
+            + d.sampler_bytes
             + d.overhead_bytes;
     }
     let overhead = host.repack_bytes + recurrent + RUNTIME_BASE_BYTES;
@@ -298,8 +330,10 @@ pub fn estimate(
         kv_bytes: kv_total,
         compute_bytes: compute_total,
         output_bytes: output,
+        tokenizer_bytes: tokenizer,
+        sampler_bytes: sampler,
         overhead_bytes: overhead,
-        total_bytes: weights + kv_total + compute_total + output + overhead,
+        total_bytes: weights + kv_total + compute_total + output + tokenizer + sampler + overhead,
         kv,
         geometry: g,
         devices,

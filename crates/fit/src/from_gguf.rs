@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use infermon_gguf::{GgufFile, PerLayer, Value};
+use infermon_gguf::{Array, GgufFile, PerLayer, Value};
 
 use crate::model_info::{ModelInfo, TensorFacts};
 
@@ -28,6 +28,48 @@ const SWA_PATTERNS: &[(&str, u32, bool)] = &[
 
 /// Architectures whose every layer is recurrent (state, no KV cache).
 const RECURRENT_ARCHS: &[&str] = &["mamba", "mamba2", "rwkv6", "rwkv7", "rwkv6qwen2", "arwkv7"];
+
+/// glibc malloc's chunk for a request of `n` bytes: 8 bytes of header, 16-byte aligned, at
+/// least 32.
+fn malloc_chunk(n: u64) -> u64 {
+    ((n + 8 + 15) & !15).max(32)
+}
+
+/// Heap of a libstdc++ `std::string` of `len` bytes beyond the 32-byte object (none when it fits
+/// the 15-byte small-string buffer).
+fn string_heap(len: u64) -> u64 {
+    if len > 15 {
+        malloc_chunk(len + 1)
+    } else {
+        0
+    }
+}
+
+/// Heap that llama.cpp's `llama_vocab` keeps for the life of the model (`llama-vocab.cpp`,
+/// `llama_vocab::impl`), from the GGUF's `tokenizer.ggml.tokens` and `tokenizer.ggml.merges`:
+/// per token `id_to_token` (a 40-byte `token_data` + its text), `token_to_id` (an
+/// `unordered_map<string, llama_token>` node of 56 bytes → a 64-byte chunk, its own copy of the
+/// text, an 8-byte bucket) and `cache_token_to_piece` (a 32-byte `std::string` + the piece,
+/// counted at the token's length); per BPE merge a `bpe_ranks` node (`pair<string, string>` →
+/// int, 80 bytes → 96-byte chunk, both halves' text, an 8-byte bucket).
+pub fn tokenizer_heap_bytes<'a>(
+    tokens: impl Iterator<Item = &'a str>,
+    merges: impl Iterator<Item = &'a str>,
+) -> u64 {
+    let per_token: u64 = tokens
+        .map(|t| {
+            let len = t.len() as u64;
+            40 + malloc_chunk(56) + 8 + 32 + 3 * string_heap(len)
+        })
+        .sum();
+    let per_merge: u64 = merges
+        .map(|m| {
+            let (a, b) = m.split_once(' ').unwrap_or((m, ""));
+            malloc_chunk(80) + 8 + string_heap(a.len() as u64) + string_heap(b.len() as u64)
+        })
+        .sum();
+    per_token + per_merge
+}
 
 /// llama.cpp's `set_swa_pattern`: with `dense_first`, layer `il` is SWA unless `il % n == 0`;
 /// otherwise unless `il % n == n - 1`. A pattern of 0 makes every layer SWA.
@@ -93,6 +135,23 @@ pub fn from_file(f: &GgufFile) -> Result<ModelInfo, String> {
             .map(|a| a.len() as u64)
     });
     let n_vocab = n_vocab.ok_or("no vocabulary size (vocab_size or tokenizer.ggml.tokens)")?;
+    let strings = |key: &str| match f.get(key).and_then(Value::as_array) {
+        Some(Array::String(s)) => Some(s),
+        _ => None,
+    };
+    let tokenizer_bytes = match strings("tokenizer.ggml.tokens") {
+        Some(tokens) => tokenizer_heap_bytes(
+            tokens.iter(),
+            strings("tokenizer.ggml.merges")
+                .into_iter()
+                .flat_map(|m| m.iter()),
+        ),
+        // No token texts in the header: count each of n_vocab tokens at its fixed size.
+        None => tokenizer_heap_bytes(
+            std::iter::repeat_n("", n_vocab as usize),
+            std::iter::empty(),
+        ),
+    };
     let n_ctx_train = f.arch_u64("context_length").unwrap_or(4096);
     let n_swa = f.arch_u64("attention.sliding_window").unwrap_or(0);
     let swa_layers = match f.arch_get("attention.sliding_window_pattern") {
@@ -150,6 +209,7 @@ pub fn from_file(f: &GgufFile) -> Result<ModelInfo, String> {
         head_dim_v,
         mla,
         n_vocab,
+        tokenizer_bytes,
         n_ctx_train,
         n_swa,
         swa_layers,

@@ -50,6 +50,9 @@ pub struct ModelInfo {
     pub mla: bool,
     /// Vocabulary size.
     pub n_vocab: u64,
+    /// Heap of llama.cpp's tokenizer tables built from the GGUF vocabulary (and BPE merges),
+    /// see [`crate::from_gguf::tokenizer_heap_bytes`].
+    pub tokenizer_bytes: u64,
     /// Training context (`<arch>.context_length`).
     pub n_ctx_train: u64,
     /// Sliding window, when the model has SWA layers.

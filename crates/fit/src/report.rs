@@ -106,6 +106,8 @@ pub fn table(
     row(&mut o, "KV cache", &|d| d.kv_bytes);
     row(&mut o, "compute", &|d| d.compute_bytes);
     row(&mut o, "output", &|d| d.output_bytes);
+    row(&mut o, "tokenizer", &|d| d.tokenizer_bytes);
+    row(&mut o, "sampler", &|d| d.sampler_bytes);
     row(&mut o, "recurrent", &|d| d.recurrent_bytes);
     row(&mut o, "runtime", &|d| d.overhead_bytes);
     row(&mut o, "total", &|d| d.total_bytes);
