@@ -147,6 +147,10 @@ pub struct ProxyArgs {
     /// Bearer token of the API and the proxy (required when either listens off loopback).
     #[arg(long)]
     pub token: Option<String>,
+    /// Host name the API answers to besides localhost and IP addresses (repeatable), e.g.
+    /// inferbox.local.
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    pub allowed_hosts: Vec<String>,
     /// Data directory of the store.
     #[arg(long)]
     pub data_dir: Option<String>,
@@ -182,6 +186,10 @@ pub struct AgentArgs {
     /// Bearer token required by the API (required when listening off loopback).
     #[arg(long)]
     pub token: Option<String>,
+    /// Host name the API answers to besides localhost and IP addresses (repeatable), e.g.
+    /// inferbox.local.
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    pub allowed_hosts: Vec<String>,
     /// Data directory of the store.
     #[arg(long)]
     pub data_dir: Option<String>,

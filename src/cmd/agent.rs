@@ -27,6 +27,7 @@ fn overrides(a: &AgentArgs) -> Overrides {
         proxies: a.proxies.clone(),
         capture_bodies: a.capture_bodies,
         slo: a.slo.clone(),
+        allowed_hosts: a.allowed_hosts.clone(),
     }
 }
 
@@ -50,6 +51,7 @@ pub fn run_proxy(p: ProxyArgs) -> anyhow::Result<ExitCode> {
         interval: None,
         max_interval: None,
         token: p.token,
+        allowed_hosts: p.allowed_hosts,
         data_dir: p.data_dir,
         engines: p.engines,
         no_discovery: p.no_discovery,
@@ -149,6 +151,8 @@ async fn serve(settings: Settings, store: Store) -> anyhow::Result<()> {
     let state = AppState {
         shared: shared.clone(),
         token: settings.token.as_deref().map(Arc::from),
+        allowed_hosts: settings.allowed_hosts.iter().cloned().collect(),
+        max_streams: infermon_api::MAX_STREAMS,
         alerts: alert_stats,
     };
     let mut http_stop = stop_rx.clone();

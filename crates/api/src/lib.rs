@@ -10,10 +10,13 @@
 //! | `GET /api/v1/observations?since=-24h&active=true&limit=200` | diagnosis: open and recent observations, newest first |
 //! | `GET /` | dashboard |
 //!
-//! Security: requests whose `Host` is not a loopback name or an IP literal are refused (DNS
-//! rebinding); when a token is configured every route needs `Authorization: Bearer TOKEN`.
-//! The API has no state-changing routes. Errors are JSON `{"error": "..."}` and never carry
-//! internals.
+//! Security: requests whose `Host` is not a loopback name, an IP literal or one of the
+//! operator's `allowed_hosts` are refused with 421 (DNS rebinding); a request with any method
+//! but GET, HEAD and OPTIONS that carries an `Origin` must come from that same allowed host
+//! (403 otherwise), so state-changing routes are covered when they come. The API has none yet.
+//! When a token is configured every route needs `Authorization: Bearer TOKEN`. At most
+//! [`AppState::max_streams`] event streams are served at once (503 beyond). Errors are JSON
+//! `{"error": "..."}` and never carry internals.
 #![deny(missing_docs)]
 
 mod alerts;
@@ -22,6 +25,7 @@ mod exposition;
 mod guard;
 mod histograms;
 mod routes;
+mod streams;
 
 pub use error::ApiError;
 pub use exposition::render;
@@ -42,10 +46,19 @@ pub struct AppState {
     pub token: Option<Arc<str>>,
     /// Alert delivery counters for `/metrics`, when alert targets are configured.
     pub alerts: Option<infermon_alert::AlertStatsHandle>,
+    /// Host names accepted besides loopback names and IP literals: lowercase, no port (as
+    /// `infermon_config::Settings::allowed_hosts` gives them).
+    pub allowed_hosts: Arc<[String]>,
+    /// Most `/api/v1/stream` subscribers served at once ([`MAX_STREAMS`] in the agent).
+    pub max_streams: usize,
 }
 
-/// The API router.
+/// Default cap on concurrent `/api/v1/stream` subscribers.
+pub const MAX_STREAMS: usize = 64;
+
+/// The API router. Each router counts its own event streams.
 pub fn app(state: AppState) -> Router {
+    let slots = streams::Slots::new(state.max_streams);
     Router::new()
         .route("/", get(routes::dashboard))
         .route("/metrics", get(routes::metrics))
@@ -55,6 +68,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/requests", get(routes::requests))
         .route("/api/v1/observations", get(routes::observations))
         .fallback(routes::not_found)
+        .layer(axum::Extension(slots))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::guard,

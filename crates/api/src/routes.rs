@@ -1,18 +1,20 @@
 //! Handlers.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::{RawQuery, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use futures_util::stream::Stream;
 use infermon_store::{HistoryQuery, ObservationQuery, RequestQuery, Resolution};
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::StreamExt;
 
+use crate::streams::{Slot, Slots};
 use crate::{ApiError, AppState};
 
 const DASHBOARD: &str = include_str!("dashboard.html");
@@ -254,9 +256,35 @@ pub async fn requests(
     }
 }
 
+/// Seconds a client refused for too many streams is asked to wait.
+const STREAM_RETRY_AFTER_S: &str = "5";
+
 pub async fn stream(
     State(st): State<AppState>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    Extension(slots): Extension<Arc<Slots>>,
+) -> Response {
+    let Some(slot) = slots.try_acquire() else {
+        let max = slots.max();
+        tracing::warn!(max, "refused an event stream: {max} already open");
+        let mut res = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "too many event streams open: this agent serves at most {max} at once; close \
+                 one or retry later"
+            ),
+        )
+        .into_response();
+        res.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static(STREAM_RETRY_AFTER_S),
+        );
+        return res;
+    };
+    events(&st, slot).into_response()
+}
+
+/// Snapshots and observation changes as events; `slot` is held as long as the stream lives.
+fn events(st: &AppState, slot: Slot) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let snaps = BroadcastStream::new(st.shared.subscribe()).filter_map(|item| {
         let snap = item.ok()?;
         let data = serde_json::to_string(&*snap).ok()?;
@@ -269,7 +297,11 @@ pub async fn stream(
         let data = serde_json::to_string(&*change).ok()?;
         Some(Ok(Event::default().event("observation").data(data)))
     });
-    Sse::new(snaps.merge(obs)).keep_alive(KeepAlive::default())
+    let events = snaps.merge(obs).map(move |e| {
+        let _held = &slot;
+        e
+    });
+    Sse::new(events).keep_alive(KeepAlive::default())
 }
 
 /// Largest `limit` the observations route accepts.

@@ -14,12 +14,14 @@
 
 mod duration;
 mod error;
+mod hosts;
 mod paths;
 mod raw;
 mod resolve;
 
 pub use duration::parse_duration;
 pub use error::ConfigError;
+pub use hosts::check_allowed_host;
 pub use paths::{default_config_paths, default_data_dir};
 pub use raw::{parse_file_text, RawConfig};
 pub use resolve::{

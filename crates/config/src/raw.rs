@@ -114,6 +114,9 @@ pub struct RawAgent {
     pub engine_timeout: Option<String>,
     /// Root of `/proc` and `/sys` (tests).
     pub root: Option<String>,
+    /// Host names the API answers to besides loopback names and IP literals.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
 }
 
 /// `[store]`

@@ -113,6 +113,8 @@ pub struct Overrides {
     pub capture_bodies: bool,
     /// `--slo ttft=200ms,tpot=50ms`
     pub slo: Option<String>,
+    /// `--allowed-host NAME`, repeatable
+    pub allowed_hosts: Vec<String>,
 }
 
 /// Validated settings.
@@ -126,6 +128,9 @@ pub struct Settings {
     pub max_interval: Duration,
     /// Bearer token required by the API; required when `listen` is not loopback.
     pub token: Option<String>,
+    /// Host names the API answers to besides loopback names and IP literals (lowercase, no
+    /// port; `[agent] allowed_hosts`, `INFERMON_ALLOWED_HOSTS`, `--allowed-host`, all added up).
+    pub allowed_hosts: Vec<String>,
     /// Timeout of each engine HTTP request (default 1.5 s).
     pub engine_timeout: Duration,
     /// Root of `/proc` and `/sys` (default `/`).
@@ -477,6 +482,7 @@ pub fn resolve(
         Duration::from_secs(7 * day),
         Duration::from_secs(60),
     )?;
+    let allowed_hosts = crate::hosts::allowed_hosts(&raw, &o.allowed_hosts, env)?;
     let proxies = proxies(&raw, o, env, token.is_some())?;
     let requests = request_settings(&raw, o, &l)?;
     let alerts = alerts(&raw)?;
@@ -490,6 +496,7 @@ pub fn resolve(
         interval,
         max_interval,
         token,
+        allowed_hosts,
         engine_timeout,
         root,
         data_dir,

@@ -214,3 +214,62 @@ fn proxy_workers_from_file_and_environment() {
         .to_string();
     assert!(e.contains("\"many\"") && e.contains("environment"), "{e}");
 }
+
+#[test]
+fn allowed_hosts_add_up_over_layers() {
+    let raw = parse_file_text(
+        "[agent]\nallowed_hosts = [\"InferBox.local\", \"gpu-01.lan.\"]\n",
+        "t",
+    )
+    .unwrap();
+    let env = |k: &str| {
+        (k == "INFERMON_ALLOWED_HOSTS").then(|| " gpu-02.lan , inferbox.local,".to_string())
+    };
+    let o = Overrides {
+        allowed_hosts: vec!["[fd00::7]".into(), "GPU-03.LAN".into()],
+        ..Default::default()
+    };
+    let s = resolve(raw, &o, &env).unwrap();
+    assert_eq!(
+        s.allowed_hosts,
+        vec![
+            "inferbox.local",
+            "gpu-01.lan",
+            "gpu-02.lan",
+            "fd00::7",
+            "gpu-03.lan"
+        ]
+    );
+    let none = resolve(Default::default(), &Overrides::default(), &no_env).unwrap();
+    assert!(none.allowed_hosts.is_empty());
+}
+
+#[test]
+fn allowed_host_errors_name_value_and_layer() {
+    assert_eq!(
+        err("[agent]\nallowed_hosts = [\"inferbox.local\", \"http://inferbox.local:7411\"]\n"),
+        "invalid value \"http://inferbox.local:7411\" for agent.allowed_hosts[1] (from file): \
+         expected a host name like inferbox.local or an IP address, without scheme, port or \
+         path (the Host header's port is ignored when matching)"
+    );
+    let env = |k: &str| (k == "INFERMON_ALLOWED_HOSTS").then(|| "ok.lan,bad/path".to_string());
+    let e = resolve(Default::default(), &Overrides::default(), &env)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("invalid value \"bad/path\" for INFERMON_ALLOWED_HOSTS (from environment)"),
+        "{e}"
+    );
+    let o = Overrides {
+        allowed_hosts: vec!["box.lan:7411".into()],
+        ..Default::default()
+    };
+    let e = resolve(Default::default(), &o, &no_env)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("invalid value \"box.lan:7411\" for --allowed-host (from flag)"),
+        "{e}"
+    );
+    assert!(err("[agent]\nallowed_hosts = \"box.lan\"\n").contains("allowed_hosts"));
+}
