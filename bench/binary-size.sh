@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Size of the infermon binary: the release profile as built (thin LTO, debuginfo stripped),
+# the same with every symbol stripped, and the `dist` profile (fat LTO, one codegen unit,
+# symbols stripped) that `cargo install --profile dist` and packages use, with build times.
+#
+#   bash bench/binary-size.sh
+#
+# Prints a Markdown table; docs/PERFORMANCE.md records the results. Target: <= 10 MiB.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+T="${CARGO_TARGET_DIR:-target}"
+t0=$SECONDS; cargo build --release -q -p infermon; t_rel=$((SECONDS - t0))
+t0=$SECONDS; cargo build --profile dist -q -p infermon; t_dist=$((SECONDS - t0))
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+cp "$T/release/infermon" "$work/stripped" && strip "$work/stripped"
+mib() { python3 -c "import os,sys; print(f'{os.path.getsize(sys.argv[1])/1048576:.2f}')" "$1"; }
+echo "| build | size | build time (this run) |"
+echo "|---|---|---|"
+echo "| release (thin LTO, debuginfo stripped) | $(mib "$T/release/infermon") MiB | ${t_rel} s |"
+echo "| release + \`strip\` | $(mib "$work/stripped") MiB | |"
+echo "| dist (fat LTO, 1 codegen unit, symbols stripped) | $(mib "$T/dist/infermon") MiB | ${t_dist} s |"
