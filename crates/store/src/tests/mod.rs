@@ -1,5 +1,6 @@
 //! Tests. `sample` and `point` build inputs by hand, as the collectors and the model would.
 
+mod clock;
 mod crash;
 mod outbox;
 mod query;
