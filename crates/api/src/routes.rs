@@ -120,6 +120,17 @@ fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The query string's `key=value` pairs, values percent-decoded.
+fn query_pairs(q: Option<&str>) -> impl Iterator<Item = (&str, String)> {
+    q.unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (k, decode(v))
+        })
+}
+
 pub async fn history(
     State(st): State<AppState>,
     RawQuery(q): RawQuery,
@@ -128,14 +139,7 @@ pub async fn history(
     let (mut metric, mut from, mut to, mut resolution) =
         (None, now - 3_600_000, now, Resolution::Auto);
     let mut labels = Vec::new();
-    for pair in q
-        .as_deref()
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-    {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let v = decode(v);
+    for (k, v) in query_pairs(q.as_deref()) {
         match k {
             "metric" => metric = Some(v),
             "from" => from = parse_time("from", &v, now)?,
@@ -225,14 +229,7 @@ pub async fn requests(
         since_ms: None,
         limit: 100,
     };
-    for pair in q
-        .as_deref()
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-    {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let v = decode(v);
+    for (k, v) in query_pairs(q.as_deref()) {
         match k {
             "model" => query.model = Some(v).filter(|m| !m.is_empty()),
             "since" => query.since_ms = Some(parse_time("since", &v, now)?),
@@ -317,14 +314,7 @@ pub async fn observations(
         active_only: false,
         limit: 200,
     };
-    for pair in q
-        .as_deref()
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-    {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let v = decode(v);
+    for (k, v) in query_pairs(q.as_deref()) {
         match k {
             "since" => query.since_ms = Some(parse_time("since", &v, now)?),
             "active" => {

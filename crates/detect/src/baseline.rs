@@ -53,18 +53,19 @@ pub struct Normal {
     pub rel_sigma: f64,
 }
 
-fn median(v: &mut [f32]) -> Option<f64> {
-    if v.is_empty() {
+/// The `q`-th percentile (0–100) of `values` by the project's one definition
+/// (`infermon_model::stats`, NumPy-linear); `None` when empty.
+pub(crate) fn percentile(values: &[f32], q: f64) -> Option<f64> {
+    if values.is_empty() {
         return None;
     }
-    let mid = v.len() / 2;
-    let (_, m, _) = v.select_nth_unstable_by(mid, f32::total_cmp);
-    let hi = *m as f64;
-    if v.len() % 2 == 1 {
-        return Some(hi);
-    }
-    let lo = v[..mid].iter().copied().fold(f32::MIN, f32::max) as f64;
-    Some((lo + hi) / 2.0)
+    let mut sorted: Vec<f64> = values.iter().map(|v| f64::from(*v)).collect();
+    sorted.sort_unstable_by(f64::total_cmp);
+    Some(infermon_model::stats::percentile_sorted(&sorted, q))
+}
+
+fn median(v: &[f32]) -> Option<f64> {
+    percentile(v, 50.0)
 }
 
 impl Baseline {
@@ -73,9 +74,9 @@ impl Baseline {
             return Some(c);
         }
         let c = if self.long.len() >= 3 {
-            median(&mut self.long.clone())
+            median(&self.long)
         } else {
-            median(&mut self.warm.clone())
+            median(&self.warm)
         };
         self.centre_cache = c;
         c
@@ -123,7 +124,7 @@ impl Baseline {
         self.samples += 1;
         self.updated_s = t_s;
         if t_s - self.recent_start_s >= 60.0 {
-            if let Some(m) = median(&mut self.recent) {
+            if let Some(m) = median(&self.recent) {
                 self.long.push(m as f32);
                 if self.long.len() > LONG_MINUTES {
                     self.long.remove(0);

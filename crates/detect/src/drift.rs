@@ -94,11 +94,9 @@ pub(crate) enum Step {
     },
 }
 
+/// The `q`-th quantile (0–1) of a non-empty slice.
 fn quantile(v: &[f32], q: f64) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_unstable_by(f32::total_cmp);
-    let i = ((s.len() - 1) as f64 * q).round() as usize;
-    s[i] as f64
+    crate::baseline::percentile(v, q * 100.0).unwrap_or(f64::NAN)
 }
 
 impl Drift {
