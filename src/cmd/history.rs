@@ -62,12 +62,15 @@ pub fn export(args: HistoryExportArgs) -> anyhow::Result<ExitCode> {
     };
     writeln!(out, "{}", trace::header())?;
     let ds = DeriveSettings { pue: settings.pue };
-    let (mut prev, mut cursor, mut rows) = (None, from, 0usize);
+    let (mut prev, mut after, mut rows) = (None, None, 0usize);
     loop {
-        let batch = store.raw_samples(cursor, to, BATCH)?;
-        let Some(last) = batch.last().map(|s| s.ts_unix_ms) else {
+        // Paged by the store's cursor: samples sharing a wall time (a clock set back) are
+        // each exported once.
+        let (batch, next) = store.raw_samples_page(from, to, after, BATCH)?;
+        if next.is_none() {
             break;
-        };
+        }
+        after = next;
         for raw in batch {
             let snap = derive(prev.as_ref(), &raw, &ds);
             let t = raw.ts_unix_ms;
@@ -85,10 +88,6 @@ pub fn export(args: HistoryExportArgs) -> anyhow::Result<ExitCode> {
             }
             prev = Some(raw);
         }
-        if last >= to {
-            break;
-        }
-        cursor = last + 1;
     }
     out.flush()?;
     eprintln!("infermon: exported {rows} rows from \"{}\"", path.display());

@@ -3,7 +3,9 @@
 //! snapshot to subscribers (the API's SSE stream, `/metrics`).
 //!
 //! Rules: a collector that fails yields an `Unavailable` reading and the loop goes on; the
-//! store is written off the async runtime; nothing here computes a figure.
+//! store is written off the async runtime; nothing here computes a figure. A round the store
+//! cannot take (a full disk) waits in a bounded in-memory backlog and is written when it can
+//! be; the snapshot's `store` source and `store` figures say so (see `storewrite.rs`).
 #![deny(missing_docs)]
 
 mod backoff;
@@ -12,6 +14,7 @@ mod diagnosis;
 mod proxies;
 mod requests;
 mod shared;
+mod storewrite;
 
 pub use backoff::{is_active, Backoff};
 pub use collect::Collector;
@@ -83,6 +86,7 @@ pub async fn run_with(
                 .as_ref()
                 .map_or(0, |p: &infermon_model::raw::RawSample| p.ts_unix_ms);
             diagnosis.save(&shared, now_ms).await;
+            shared.flush_store().await;
             return Ok(());
         }
     }

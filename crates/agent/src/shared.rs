@@ -13,12 +13,15 @@ use infermon_store::{
 use tokio::sync::{broadcast, RwLock};
 
 use crate::requests::RequestLog;
+use crate::storewrite::StoreWriter;
 
 /// Shared agent state.
 pub struct Shared {
     latest: RwLock<Option<Arc<Snapshot>>>,
     tx: broadcast::Sender<Arc<Snapshot>>,
     store: Option<Arc<Mutex<Store>>>,
+    /// Rounds not yet written and the write counts (locked before `store`, never after).
+    writer: Arc<Mutex<StoreWriter>>,
     requests: Arc<RequestLog>,
     observations: Mutex<ObservationView>,
     obs_tx: broadcast::Sender<Arc<Change>>,
@@ -52,6 +55,7 @@ impl Shared {
             latest: RwLock::new(None),
             tx,
             store: store.map(|s| Arc::new(Mutex::new(s))),
+            writer: Arc::new(Mutex::new(StoreWriter::default())),
             requests,
             observations: Mutex::new(ObservationView::default()),
             obs_tx,
@@ -95,29 +99,72 @@ impl Shared {
         self.tx.subscribe()
     }
 
-    /// Stores the sample and its series, then publishes the snapshot. A store failure is
-    /// logged and counted in the log; sampling goes on.
-    pub async fn publish(&self, raw: &RawSample, snapshot: Snapshot) {
-        let snap = Arc::new(snapshot);
+    /// Stores the sample and its series (after any rounds still waiting for the store), adds
+    /// the store's state to the snapshot (its `store` source and figures), then publishes it.
+    /// A round the store cannot take waits in memory (bounded) and sampling goes on.
+    pub async fn publish(&self, raw: &RawSample, mut snapshot: Snapshot) {
         if let Some(store) = &self.store {
             let store = store.clone();
+            let writer = self.writer.clone();
             let raw = raw.clone();
-            let points = snap.series();
+            let points = snapshot.series();
             let res = tokio::task::spawn_blocking(move || {
+                let mut w = writer
+                    .lock()
+                    .map_err(|_| "store writer lock poisoned".to_string())?;
                 let mut s = store
                     .lock()
                     .map_err(|_| "store lock poisoned".to_string())?;
-                s.write(&raw, &points).map_err(|e| e.to_string())
+                w.write(&mut s, raw, points);
+                Ok::<_, String>((w.source(s.path()), w.figures()))
             })
-            .await;
+            .await
+            .map_err(|e| format!("store write task failed: {e}"))
+            .and_then(|r| r);
             match res {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!("store write failed: {e}"),
-                Err(e) => tracing::warn!("store write task failed: {e}"),
+                Ok((source, figures)) => {
+                    snapshot.sources.push(source);
+                    snapshot.store = Some(figures);
+                }
+                Err(e) => {
+                    tracing::warn!("{e}");
+                    snapshot.sources.push(infermon_model::SourceState {
+                        source: crate::storewrite::SOURCE.into(),
+                        ok: false,
+                        reason: Some(e),
+                    });
+                }
             }
         }
+        let snap = Arc::new(snapshot);
         *self.latest.write().await = Some(snap.clone());
         let _ = self.tx.send(snap);
+    }
+
+    /// Tries once more to write the rounds still waiting for the store (at stop), and logs
+    /// how many are lost when it still cannot take them.
+    pub async fn flush_store(&self) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        let store = store.clone();
+        let writer = self.writer.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let (Ok(mut w), Ok(mut s)) = (writer.lock(), store.lock()) else {
+                return;
+            };
+            if w.waiting() == 0 {
+                return;
+            }
+            w.drain(&mut s, std::time::Duration::from_secs(5));
+            if w.waiting() > 0 {
+                tracing::warn!(
+                    "{} samples could not be written to the store before exit and are lost",
+                    w.waiting()
+                );
+            }
+        })
+        .await;
     }
 
     /// Observations open now.

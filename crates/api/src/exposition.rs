@@ -49,6 +49,10 @@ fn help(name: &str) -> &'static str {
         "infermon_agent_resident_memory_bytes" => "Resident memory of the agent.",
         "infermon_agent_sample_interval_seconds" => "Current sampling interval.",
         "infermon_agent_collect_duration_seconds" => "Time the last sampling round took.",
+        "infermon_store_write_errors_total" => "Failed attempts to write a sample to the store.",
+        "infermon_store_backlog_samples" => "Samples kept in memory until the store takes writes.",
+        "infermon_store_samples_written_late_total" => "Samples written late, from the backlog.",
+        "infermon_store_samples_dropped_total" => "Samples never written to the store.",
         n if n.starts_with("infermon_node_pressure") => "PSI avg10 share of time stalled.",
         n if n.starts_with("infermon_node_") => {
             "Node figure; see the snapshot field of the same name."

@@ -70,6 +70,7 @@ pub fn derive(prev: Option<&RawSample>, cur: &RawSample, settings: &DeriveSettin
         sources,
         agent,
         requests: Vec::new(),
+        store: None,
     }
 }
 

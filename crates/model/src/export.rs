@@ -54,6 +54,25 @@ impl Snapshot {
         for s in &self.sources {
             o.g("infermon_source_up", &[("source", &s.source)], b(s.ok));
         }
+        if let Some(st) = &self.store {
+            let n = |v: u64| Some(v as f64);
+            o.c(
+                "infermon_store_write_errors_total",
+                &[],
+                n(st.write_errors_total),
+            );
+            o.g("infermon_store_backlog_samples", &[], n(st.backlog_samples));
+            o.c(
+                "infermon_store_samples_written_late_total",
+                &[],
+                n(st.samples_written_late_total),
+            );
+            o.c(
+                "infermon_store_samples_dropped_total",
+                &[],
+                n(st.samples_dropped_total),
+            );
+        }
         let a = &self.agent;
         o.c("infermon_agent_cpu_seconds_total", &[], a.cpu_seconds_total);
         o.g(

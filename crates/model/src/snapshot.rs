@@ -29,6 +29,25 @@ pub struct Snapshot {
     /// (empty when no proxy runs).
     #[serde(default)]
     pub requests: Vec<crate::reqstats::RequestStats>,
+    /// How the agent's writing of its history is going, set by the agent after it tried to
+    /// write this round (`None` from `derive`, and when no history is kept). Whether the store
+    /// is writable, and why not, is its `store` entry in `sources`.
+    #[serde(default)]
+    pub store: Option<StoreFigures>,
+}
+
+/// The agent's writes to its history store, counted since the agent started.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreFigures {
+    /// Attempts to write a sample that failed (a sample retried every round counts each time).
+    pub write_errors_total: u64,
+    /// Samples not written yet, kept in memory to be written when the store takes writes again.
+    pub backlog_samples: u64,
+    /// Samples written late, from that backlog.
+    pub samples_written_late_total: u64,
+    /// Samples given up: the oldest of the backlog when it outgrew its memory bound, or a
+    /// sample the store refused for a reason that retrying cannot fix.
+    pub samples_dropped_total: u64,
 }
 
 /// A source and its state.

@@ -129,3 +129,42 @@ pub enum StoreError {
         to_ms: i64,
     },
 }
+
+impl StoreError {
+    /// What SQLite said, when it said something.
+    fn sqlite_code(&self) -> Option<rusqlite::ErrorCode> {
+        match self {
+            StoreError::Open { cause, .. }
+            | StoreError::Migration { cause, .. }
+            | StoreError::Sqlite { cause, .. } => cause.sqlite_error_code(),
+            _ => None,
+        }
+    }
+
+    /// Whether SQLite reported a full disk (`SQLITE_FULL`: the filesystem or a quota is out
+    /// of space).
+    pub fn is_disk_full(&self) -> bool {
+        self.sqlite_code() == Some(rusqlite::ErrorCode::DiskFull)
+    }
+
+    /// Whether the same write may succeed later without anything changing in what is written:
+    /// a full disk, an I/O error, a lock held by another connection past the busy timeout, a
+    /// file that cannot be opened or written for now, or SQLite out of memory. Errors about the
+    /// data itself (encoding, constraints) and about the file's format are not retryable.
+    pub fn is_retryable(&self) -> bool {
+        use rusqlite::ErrorCode as C;
+        matches!(
+            self.sqlite_code(),
+            Some(
+                C::DiskFull
+                    | C::SystemIoFailure
+                    | C::DatabaseBusy
+                    | C::DatabaseLocked
+                    | C::CannotOpen
+                    | C::ReadOnly
+                    | C::OutOfMemory
+                    | C::FileLockingProtocolFailed
+            )
+        )
+    }
+}

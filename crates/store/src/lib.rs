@@ -27,23 +27,26 @@
 //!
 //! | table | columns | key | what |
 //! |---|---|---|---|
-//! | `samples` | `ts_ms INTEGER`, `raw TEXT NOT NULL` | `ts_ms` (rowid) | one row per sampling round; `raw` is the JSON of [`RawSample`](infermon_model::raw::RawSample). A second write at the same `ts_ms` replaces the first. |
+//! | `samples` | `seq INTEGER`, `ts_ms INTEGER NOT NULL`, `raw TEXT NOT NULL` | `seq` (rowid, v5; `ts_ms` before); index `(ts_ms)` | one row per sampling round; `raw` is the JSON of [`RawSample`](infermon_model::raw::RawSample). Every write adds a row: two samples at the same `ts_ms` (the wall clock was set back) are both kept and read back by `ts_ms`, then `seq` (write order). |
 //! | `series` | `id INTEGER`, `name TEXT`, `labels TEXT`, `kind TEXT` | `id`, `UNIQUE(name, labels)` | one row per distinct series. `labels` is [`infermon_model::series::label_key`] text (`k="v",k2="v2"`, Prometheus escaping of `\`, `"` and newline, in the model's fixed order); `kind` is `gauge` or `counter`. |
-//! | `points` | `series_id`, `ts_ms`, `value REAL NOT NULL` | `(series_id, ts_ms)`, `WITHOUT ROWID` | every finite value of every series at full resolution; `ts_ms` is the sample's `ts_unix_ms`. |
+//! | `points` | `series_id`, `ts_ms`, `value REAL NOT NULL` | `(series_id, ts_ms)`, `WITHOUT ROWID` | every finite value of every series at full resolution; `ts_ms` is the sample's `ts_unix_ms`. A second value of a series at the same `ts_ms` replaces the first (its raw sample is still kept in `samples`). |
 //! | `rollup_1m`, `rollup_1h` | `series_id`, `bucket_ms`, `count INTEGER`, `sum`, `min`, `max`, `last REAL`, `last_ts_ms INTEGER` | `(series_id, bucket_ms)`, `WITHOUT ROWID` | per series and UTC-aligned bucket (`bucket_ms` = start, a multiple of 60 000 or 3 600 000): number, sum, minimum and maximum of the points, and `last`, the value of the newest point, whose time is `last_ts_ms`. Kept up to date incrementally by each write. |
 //! | `requests` (v3) | `id INTEGER`, `ts_ms INTEGER`, `model TEXT`, `upstream TEXT`, `outcome TEXT`, `record TEXT`, `itl BLOB` | `id`; indexes `(ts_ms)`, `(model, ts_ms)` | one row per request measured by the proxy; `record` is the JSON of [`RequestRecord`](infermon_model::request::RequestRecord) (prompt and answer text only with `--capture-bodies`), `itl` its inter-token gaps in ms as little-endian `f32`s. Kept for [`Retention::requests`]. |
 //! | `meta` (v2) | `key TEXT`, `value TEXT` | `key` | `last_opened_by` = `infermon-store X.Y.Z`, the build that last opened the file. |
 //! | `observations` (v4) | `id TEXT`, `kind TEXT`, `subject TEXT`, `severity TEXT`, `start_ms INTEGER`, `end_ms INTEGER` (NULL while open), `body TEXT` | `id`; indexes `(start_ms)`, `(end_ms)` | one row per diagnosis observation, upserted as it opens, changes and resolves; `body` is the JSON of [`Observation`](infermon_detect::Observation) with its evidence. Kept 30 days after it ends ([`OBSERVATION_RETENTION_MS`]). |
 //! | `baselines` (v4) | `key TEXT`, `body TEXT`, `updated_ms INTEGER` | `key` | the detectors' learned normals, one row per `ENGINE`, `MODEL`, `FIGURE`, `CONTEXT` key (joined by vertical bars), `body` the JSON of [`Baseline`](infermon_detect::baseline::Baseline); rewritten when learned since the last save. |
 //! | `outbox` (v4) | `id INTEGER`, `channel TEXT`, `dedup_key TEXT`, `created_ms`, `payload BLOB`, `attempts`, `next_try_ms`, `last_error TEXT` | `id` (never reused); `UNIQUE(channel, dedup_key)` | messages that must be delivered at least once, per sender `channel` (`alert:<target>`); see [`Outbox`]. |
-//! | `observations` (v4) | `id TEXT`, `kind TEXT`, `subject TEXT`, `severity TEXT`, `start_ms INTEGER`, `end_ms INTEGER` (NULL while open), `body TEXT` | `id`; indexes `(start_ms)`, `(end_ms)` | one row per diagnosis observation, upserted as it opens, changes and resolves; `body` is the JSON of [`Observation`](infermon_detect::Observation) with its evidence. Kept 30 days after it ends ([`OBSERVATION_RETENTION_MS`]). |
-//! | `baselines` (v4) | `key TEXT`, `body TEXT`, `updated_ms INTEGER` | `key` | the detectors' learned normals, one row per `ENGINE\|MODEL\|FIGURE\|CONTEXT` key, `body` the JSON of [`Baseline`](infermon_detect::baseline::Baseline); rewritten when learned since the last save. |
-//! | `outbox` (v4) | `id INTEGER`, `channel TEXT`, `dedup_key TEXT`, `created_ms`, `payload BLOB`, `attempts`, `next_try_ms`, `last_error TEXT` | `id` (never reused); `UNIQUE(channel, dedup_key)` | messages that must be delivered at least once, per sender `channel` (`alert:<target>`); see [`Outbox`]. |
 //!
 //! A write (one sample and its points, both rollups) is one transaction: after a crash the
 //! file holds every committed round and no partial one. `synchronous=NORMAL` in WAL mode keeps
 //! committed rounds across a process crash; a power loss may lose the last few rounds, never
 //! the file's consistency.
+//!
+//! When the disk is full (or the file cannot be written for another passing reason: an I/O
+//! error, a lock held too long) a write fails with an error for which
+//! [`StoreError::is_retryable`] is true and leaves the file as it was, so the same round can be
+//! written again later; [`StoreError::is_disk_full`] tells a full disk apart. Reading goes on
+//! while writing fails.
 //!
 //! Non-finite values (NaN, ±inf) are not stored and not counted in rollups — never stored as
 //! 0 — and are counted in [`StoreStats::skipped_non_finite`] (since open).
@@ -67,7 +70,7 @@
 //!
 //! # Schema version and migrations
 //!
-//! `PRAGMA user_version` is the number of migration steps applied (this build: 4). On open,
+//! `PRAGMA user_version` is the number of migration steps applied (this build: 5). On open,
 //! missing steps are applied in order, each in its own transaction together with its version
 //! bump. Steps are append-only: a released step is never edited; a format change is a new step.
 //! A file with a newer version than this build knows is refused with
@@ -112,7 +115,7 @@ use serde::Serialize;
 pub use error::StoreError;
 pub use observations::{ObservationQuery, OBSERVATION_RETENTION_MS};
 pub use outbox::{Outbox, OutboxItem};
-pub use query::{HistoryPoint, HistoryQuery, HistorySeries, Resolution};
+pub use query::{HistoryPoint, HistoryQuery, HistorySeries, Resolution, SampleCursor};
 pub use requests::RequestQuery;
 
 /// How long each kind of row is kept. See the crate docs, "Retention".
@@ -263,6 +266,40 @@ impl Store {
             )
             .map_err(store.sql_err("recording this build in meta"))?;
         Ok(store)
+    }
+
+    /// The file the store lives in (`:memory:` for an in-memory store).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs SQLite's `PRAGMA integrity_check` over the whole file: `["ok"]` when it is sound,
+    /// else one line per problem found (at most 100). Reads every page; for checks and tests,
+    /// not for the sampling path.
+    pub fn integrity_check(&self) -> Result<Vec<String>, StoreError> {
+        self.conn
+            .prepare("PRAGMA integrity_check")
+            .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+            .map_err(self.sql_err("checking integrity"))
+    }
+
+    /// Caps the file at about `bytes` (rounded down to whole pages, never below what it holds
+    /// now) for as long as this store stays open: a write that would grow it further fails with
+    /// a disk-full error, exactly as on a full filesystem, and a later call with a larger cap
+    /// lets writes go on. Returns the cap in force, bytes. Lets tests exercise a full disk
+    /// without mounting one.
+    pub fn limit_size(&mut self, bytes: u64) -> Result<u64, StoreError> {
+        let page: i64 = self
+            .conn
+            .pragma_query_value(None, "page_size", |r| r.get(0))
+            .map_err(self.sql_err("reading pragma page_size"))?;
+        // 0 would only read the setting; SQLite raises anything below the file's size to it.
+        let pages = (i64::try_from(bytes).unwrap_or(i64::MAX) / page.max(1)).max(1);
+        let set: i64 = self
+            .conn
+            .pragma_update_and_check(None, "max_page_count", pages, |r| r.get(0))
+            .map_err(self.sql_err(format!("limiting the file to {bytes} bytes")))?;
+        Ok(u64::try_from(set.saturating_mul(page)).unwrap_or(0))
     }
 
     /// The retention [`Store::prune`] applies.

@@ -7,6 +7,14 @@ use serde::{Deserialize, Serialize};
 use crate::write::{bucket_start, HOUR_MS, MINUTE_MS};
 use crate::{duration_ms, Store, StoreError};
 
+/// Where a page of [`Store::raw_samples_page`] ended: the time and write sequence of its last
+/// sample. Opaque; only good for the store that returned it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SampleCursor {
+    ts_ms: i64,
+    seq: i64,
+}
+
 /// Which table a history query reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -158,37 +166,65 @@ impl Store {
     }
 
     /// Raw samples with `from_ms <= ts_unix_ms <= to_ms`, oldest first, at most `limit`.
+    /// Samples with the same `ts_unix_ms` (written after the wall clock was set back) come in
+    /// the order they were written.
     pub fn raw_samples(
         &self,
         from_ms: i64,
         to_ms: i64,
         limit: usize,
     ) -> Result<Vec<RawSample>, StoreError> {
+        Ok(self.raw_samples_page(from_ms, to_ms, None, limit)?.0)
+    }
+
+    /// One page of [`Store::raw_samples`]: at most `limit` samples with
+    /// `from_ms <= ts_unix_ms <= to_ms` that come after `after` (from the start when `None`),
+    /// and the cursor of the last one returned (`None` when the page is empty). Pass that cursor
+    /// back to read the next page: unlike restarting at the last time plus one millisecond, it
+    /// neither skips nor repeats samples that share a `ts_unix_ms`.
+    pub fn raw_samples_page(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        after: Option<SampleCursor>,
+        limit: usize,
+    ) -> Result<(Vec<RawSample>, Option<SampleCursor>), StoreError> {
         check_range(from_ms, to_ms)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows: Vec<(i64, String)> = self
+        let after = after.unwrap_or(SampleCursor {
+            ts_ms: i64::MIN,
+            seq: i64::MIN,
+        });
+        let rows: Vec<(i64, i64, String)> = self
             .conn
             .prepare_cached(
-                "SELECT ts_ms, raw FROM samples WHERE ts_ms BETWEEN ?1 AND ?2
-                 ORDER BY ts_ms LIMIT ?3",
+                "SELECT ts_ms, seq, raw FROM samples
+                 WHERE ts_ms BETWEEN ?1 AND ?2 AND (ts_ms, seq) > (?3, ?4)
+                 ORDER BY ts_ms, seq LIMIT ?5",
             )
             .and_then(|mut st| {
-                st.query_map(params![from_ms, to_ms, limit], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?
+                st.query_map(
+                    params![from_ms, to_ms, after.ts_ms, after.seq, limit],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )?
                 .collect()
             })
             .map_err(self.sql_err(format!("reading samples from {from_ms} to {to_ms}")))?;
-        rows.into_iter()
-            .map(|(ts, raw)| self.decode(ts, &raw))
-            .collect()
+        let next = rows
+            .last()
+            .map(|&(ts_ms, seq, _)| SampleCursor { ts_ms, seq });
+        let samples = rows
+            .into_iter()
+            .map(|(ts, _, raw)| self.decode(ts, &raw))
+            .collect::<Result<_, _>>()?;
+        Ok((samples, next))
     }
 
-    /// The newest raw sample, if any.
+    /// The newest raw sample (by time, then the last written at that time), if any.
     pub fn latest_sample(&self) -> Result<Option<RawSample>, StoreError> {
         let row: Option<(i64, String)> = self
             .conn
-            .prepare_cached("SELECT ts_ms, raw FROM samples ORDER BY ts_ms DESC LIMIT 1")
+            .prepare_cached("SELECT ts_ms, raw FROM samples ORDER BY ts_ms DESC, seq DESC LIMIT 1")
             .and_then(|mut st| st.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
             .map_err(self.sql_err("reading the latest sample"))?;
         row.map(|(ts, raw)| self.decode(ts, &raw)).transpose()

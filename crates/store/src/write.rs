@@ -69,8 +69,9 @@ const RECOMPUTE_1H: &str = "
     FROM rollup_1m WHERE series_id = ?1 AND bucket_ms >= ?2 AND bucket_ms < ?2 + 3600000";
 
 impl Store {
-    /// Stores one sampling round in one transaction: the raw sample (replacing one with the
-    /// same `ts_unix_ms`), its points at `raw.ts_unix_ms`, and both rollups.
+    /// Stores one sampling round in one transaction: the raw sample (always a new row, even when
+    /// another sample has the same `ts_unix_ms`, as after the wall clock was set back), its
+    /// points at `raw.ts_unix_ms`, and both rollups.
     ///
     /// Non-finite values are skipped and counted ([`crate::StoreStats::skipped_non_finite`]).
     /// A point whose series already has a value at this time replaces it, and its rollup
@@ -89,7 +90,7 @@ impl Store {
             .conn
             .transaction()
             .map_err(on_sql(path, "beginning a write"))?;
-        tx.prepare_cached("INSERT OR REPLACE INTO samples (ts_ms, raw) VALUES (?1, ?2)")
+        tx.prepare_cached("INSERT INTO samples (ts_ms, raw) VALUES (?1, ?2)")
             .and_then(|mut st| st.execute(params![ts, json]))
             .map_err(|c| sql_error(path, format!("inserting sample at ts_ms {ts}"), c))?;
 

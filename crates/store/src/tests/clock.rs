@@ -1,13 +1,15 @@
 //! The wall clock jumps back an hour and then forward a day while sampling goes on every 2 s:
 //! the rollups must stay exactly what the stored points say, `last` must follow the newest
-//! point by time (not the last one written), and a query across the jump returns each time
-//! once, in order.
+//! point by time (not the last one written), a query across the jump returns each time
+//! once, in order, and every raw sample is kept, even one taken at the same wall millisecond
+//! as an older one.
 
 use std::collections::BTreeMap;
 
 use super::{mem, point, sample, T0};
 use crate::write::{bucket_start, HOUR_MS, MINUTE_MS};
 use crate::{HistoryQuery, Resolution, Store};
+use infermon_model::raw::RawSample;
 
 const SERIES: [&str; 2] = ["0", "1"];
 /// Index of the first sample after the clock went back (70 min of 2 s samples).
@@ -36,8 +38,9 @@ fn wall_times(jitter: fn(i64) -> i64) -> Vec<i64> {
     out
 }
 
-/// Writes the sequence; returns the expected points per series (a later write at the same
-/// time replaces the value, as [`Store::write`] documents).
+/// Writes the sequence, each raw sample marked by its monotonic time (which never jumps);
+/// returns the expected points per series (a later write at the same time replaces the value,
+/// as [`Store::write`] documents).
 fn write_sequence(store: &mut Store, times: &[i64]) -> Vec<BTreeMap<i64, f64>> {
     let mut expected = vec![BTreeMap::new(); SERIES.len()];
     for (k, &ts) in times.iter().enumerate() {
@@ -50,7 +53,7 @@ fn write_sequence(store: &mut Store, times: &[i64]) -> Vec<BTreeMap<i64, f64>> {
             .zip(&values)
             .map(|(gpu, v)| point("infermon_v", &[("gpu", gpu)], *v))
             .collect();
-        store.write(&sample(ts), &points).unwrap();
+        store.write(&marked(ts, k), &points).unwrap();
         for (s, v) in values.iter().enumerate() {
             expected[s].insert(ts, *v);
         }
@@ -230,9 +233,73 @@ fn check(jitter: fn(i64) -> i64, expect_collisions: bool) {
             }
         }
     }
-    // The raw samples read back in time order too.
+    // Every raw sample is kept (also those at a wall time already taken), read back by time,
+    // then in write order (monotonic time), and paging by cursor neither skips nor repeats.
     let raw = store.raw_samples(from, to, 1_000_000).unwrap();
-    assert!(raw.windows(2).all(|w| w[0].ts_unix_ms < w[1].ts_unix_ms));
+    assert_eq!(raw.len(), times.len());
+    assert_eq!(store.stats().unwrap().samples as usize, times.len());
+    assert!(raw
+        .windows(2)
+        .all(|w| (w[0].ts_unix_ms, w[0].mono_ms) < (w[1].ts_unix_ms, w[1].mono_ms)));
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let (page, next) = store.raw_samples_page(from, to, after, 7).unwrap();
+        if next.is_none() {
+            break;
+        }
+        paged.extend(page);
+        after = next;
+    }
+    assert_eq!(paged, raw);
+}
+
+/// The sample at wall time `ts`, `k`-th of the sequence.
+fn marked(ts: i64, k: usize) -> RawSample {
+    let mut s = sample(ts);
+    s.mono_ms = k as u64 * 2000;
+    s
+}
+
+/// The clock is set back one second between two rounds, so the second round lands on the
+/// wall millisecond of an earlier one: both samples are kept and read back in write order,
+/// a page boundary between them loses neither, and retention removes them together.
+#[test]
+fn a_sample_at_the_wall_time_of_an_older_one_is_kept() {
+    let mut store = mem();
+    let rounds = [
+        (T0, 0),
+        (T0 + 1000, 1),
+        (T0, 2),
+        (T0 + 1000, 3),
+        (T0 + 2000, 4),
+    ];
+    for (ts, k) in rounds {
+        store.write(&marked(ts, k), &[]).unwrap();
+    }
+    let order = |v: Vec<RawSample>| v.iter().map(|s| s.mono_ms / 2000).collect::<Vec<_>>();
+    assert_eq!(
+        order(store.raw_samples(T0, T0 + 2000, 10).unwrap()),
+        vec![0, 2, 1, 3, 4]
+    );
+    assert_eq!(store.latest_sample().unwrap(), Some(marked(T0 + 2000, 4)));
+    let (p1, c1) = store.raw_samples_page(T0, T0 + 2000, None, 1).unwrap();
+    let (p2, c2) = store.raw_samples_page(T0, T0 + 2000, c1, 2).unwrap();
+    let (p3, c3) = store.raw_samples_page(T0, T0 + 2000, c2, 2).unwrap();
+    let (p4, c4) = store.raw_samples_page(T0, T0 + 2000, c3, 2).unwrap();
+    assert_eq!(
+        (order(p1), order(p2), order(p3), order(p4)),
+        (vec![0], vec![2, 1], vec![3, 4], vec![])
+    );
+    assert!(c3.is_some() && c4.is_none());
+
+    // 24 h later, retention at T0 + 1000 cuts the two samples at T0 and keeps the rest.
+    let pruned = store.prune(T0 + 1000 + 86_400_000).unwrap();
+    assert_eq!(pruned.samples, 2);
+    assert_eq!(
+        order(store.raw_samples(i64::MIN, i64::MAX, 10).unwrap()),
+        vec![1, 3, 4]
+    );
 }
 
 #[test]

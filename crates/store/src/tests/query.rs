@@ -276,11 +276,11 @@ fn prune_drops_old_rows_by_retention() {
             before.rollup_1h,
             before.series
         ),
-        (3, 4, 4, 4, 2)
+        (4, 4, 4, 4, 2) // both rounds at `old` keep their raw sample
     );
 
     let pruned = store.prune(now).unwrap();
-    assert_eq!(pruned.samples, 2);
+    assert_eq!(pruned.samples, 3);
     assert_eq!(pruned.points, 3);
     assert_eq!(pruned.rollup_1m, 2); // the two 40-day-old minute buckets
     assert_eq!(pruned.rollup_1h, 0);

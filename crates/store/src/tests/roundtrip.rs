@@ -58,7 +58,7 @@ fn write_then_read_round_trips_samples_and_points() {
     let stats = store.stats().unwrap();
     assert_eq!((stats.samples, stats.series, stats.points), (3, 2, 6));
     assert_eq!((stats.rollup_1m, stats.rollup_1h), (2, 2));
-    assert_eq!(stats.schema_version, 4);
+    assert_eq!(stats.schema_version, crate::schema::SCHEMA_VERSION);
     assert!(stats.size_bytes > 0);
     assert_eq!(
         store.metric_names().unwrap(),
@@ -77,8 +77,10 @@ fn empty_store_reads_empty() {
     assert!(store.metric_names().unwrap().is_empty());
 }
 
+/// Two rounds at the same wall time (the clock was set back): both raw samples are kept, in
+/// write order; the series point keeps the later value.
 #[test]
-fn same_ts_keeps_the_later_sample_and_value() {
+fn same_ts_keeps_both_samples_and_the_later_value() {
     let mut store = mem();
     let mut first = sample(T0);
     first.agent.collect_ms = 1.0;
@@ -88,9 +90,13 @@ fn same_ts_keeps_the_later_sample_and_value() {
     store
         .write(&sample(T0), &[point("infermon_x", &[], 5.0)])
         .unwrap();
-    assert_eq!(store.raw_samples(T0, T0, 10).unwrap(), vec![sample(T0)]);
+    assert_eq!(
+        store.raw_samples(T0, T0, 10).unwrap(),
+        vec![first, sample(T0)]
+    );
+    assert_eq!(store.latest_sample().unwrap(), Some(sample(T0)));
     let stats = store.stats().unwrap();
-    assert_eq!((stats.samples, stats.points), (1, 1));
+    assert_eq!((stats.samples, stats.points), (2, 1));
     for res in [Resolution::Raw, Resolution::Minute, Resolution::Hour] {
         let h = store
             .history(&HistoryQuery {

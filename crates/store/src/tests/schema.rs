@@ -235,3 +235,112 @@ fn a_failed_migration_step_is_rolled_back() {
     let conn = Connection::open(&path).unwrap();
     assert_eq!(user_version(&conn).unwrap(), 1);
 }
+
+/// Builds a v4 store (the last one keyed by `ts_ms`) with three samples, written out of time
+/// order, and a series with its point and rollups.
+fn v4_store(path: &Path) {
+    let mut conn = Connection::open(path).unwrap();
+    migrate_to(&mut conn, path, 4).unwrap();
+    assert_eq!(user_version(&conn).unwrap(), 4);
+    for ts in [T0 + 2000, T0, T0 + 1000] {
+        conn.execute(
+            "INSERT INTO samples (ts_ms, raw) VALUES (?1, ?2)",
+            (ts, serde_json::to_string(&sample(ts)).unwrap()),
+        )
+        .unwrap();
+    }
+    conn.execute_batch(&format!(
+        "INSERT INTO series VALUES (1, 'infermon_a', 'gpu=\"0\"', 'gauge');
+         INSERT INTO points VALUES (1, {T0}, 4.0);
+         INSERT INTO rollup_1m VALUES (1, {T0}, 1, 4.0, 4.0, 4.0, 4.0, {T0});
+         INSERT INTO rollup_1h VALUES (1, {T0}, 1, 4.0, 4.0, 4.0, 4.0, {T0});"
+    ))
+    .unwrap();
+}
+
+#[test]
+fn a_v4_store_is_migrated_to_samples_keyed_by_write_order_keeping_its_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    v4_store(&path);
+
+    let mut store = open(&path).unwrap();
+    assert_eq!(store.stats().unwrap().schema_version, 5);
+    assert_eq!(
+        store.raw_samples(i64::MIN, i64::MAX, 10).unwrap(),
+        vec![sample(T0), sample(T0 + 1000), sample(T0 + 2000)]
+    );
+    // The copy's sequence follows time, and reading by time uses the new index.
+    let seq: Vec<(i64, i64)> = store
+        .conn
+        .prepare("SELECT seq, ts_ms FROM samples ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(seq, vec![(1, T0), (2, T0 + 1000), (3, T0 + 2000)]);
+    let plan: String = store
+        .conn
+        .query_row(
+            "EXPLAIN QUERY PLAN SELECT raw FROM samples WHERE ts_ms BETWEEN 1 AND 2
+             ORDER BY ts_ms, seq",
+            [],
+            |r| r.get(3),
+        )
+        .unwrap();
+    assert!(plan.contains("samples_ts"), "{plan}");
+
+    // A sample at the wall time of a migrated one is now kept beside it.
+    let mut again = sample(T0 + 1000);
+    again.mono_ms += 5;
+    store
+        .write(&again, &[point("infermon_a", &[("gpu", "0")], 6.0)])
+        .unwrap();
+    assert_eq!(
+        store.raw_samples(T0 + 1000, T0 + 1000, 10).unwrap(),
+        vec![sample(T0 + 1000), again]
+    );
+    let h = store
+        .history(&HistoryQuery {
+            metric: "infermon_a".into(),
+            labels: vec![],
+            from_ms: T0,
+            to_ms: T0 + 2000,
+            resolution: Resolution::Minute,
+        })
+        .unwrap();
+    let p = h[0].points[0];
+    assert_eq!((p.count, p.min, p.max, p.last), (2, 4.0, 6.0, 6.0));
+    assert_eq!(store.integrity_check().unwrap(), vec!["ok".to_owned()]);
+    drop(store);
+    // Reopening does not migrate again.
+    let store = open(&path).unwrap();
+    assert_eq!(store.stats().unwrap().samples, 4);
+}
+
+#[test]
+fn a_failed_v5_step_leaves_the_v4_samples_as_they_were() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    v4_store(&path);
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("CREATE TABLE samples_v5 (x);")
+        .unwrap();
+    let err = open(&path).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Migration { version: 5, .. }),
+        "{err:?}"
+    );
+    let conn = Connection::open(&path).unwrap();
+    assert_eq!(user_version(&conn).unwrap(), 4);
+    let keys: Vec<i64> = conn
+        .prepare("SELECT rowid FROM samples ORDER BY rowid")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(keys, vec![T0, T0 + 1000, T0 + 2000]);
+}
