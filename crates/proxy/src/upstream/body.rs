@@ -73,6 +73,38 @@ impl UpstreamBody {
     }
 }
 
+/// What one decoding pass over the bytes read so far found.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Step {
+    /// Body data, with more to come.
+    Data(Bytes),
+    /// The body ended, with its last data if any.
+    End(Option<Bytes>),
+    /// Nothing to hand on yet: read more.
+    Read,
+}
+
+/// Decodes what `buf` holds of the body (a [`UpstreamBody`] poll before it reads).
+pub(super) fn step(framing: &mut Framing, buf: &mut BytesMut) -> Result<Step, String> {
+    let mut out = BytesMut::new();
+    Ok(match framing.decode(buf, &mut out)? {
+        Decoded::End => Step::End((!out.is_empty()).then(|| out.freeze())),
+        Decoded::More if !out.is_empty() => Step::Data(out.freeze()),
+        Decoded::More => Step::Read,
+    })
+}
+
+/// The upstream closed the connection: the end of a body that runs until close, an error
+/// for any other framing.
+pub(super) fn closed(framing: &mut Framing) -> Result<(), String> {
+    if *framing == Framing::UntilClose {
+        *framing = Framing::Done;
+        Ok(())
+    } else {
+        Err("the upstream closed the connection before the answer was complete".into())
+    }
+}
+
 impl Body for UpstreamBody {
     type Data = Bytes;
     type Error = io::Error;
@@ -87,17 +119,14 @@ impl Body for UpstreamBody {
             return Poll::Ready(Some(Err(e)));
         }
         loop {
-            let mut out = BytesMut::new();
-            match this.framing.decode(&mut this.buf, &mut out) {
+            match step(&mut this.framing, &mut this.buf) {
                 Err(e) => return this.fail(cx, io::ErrorKind::InvalidData, e),
-                Ok(Decoded::End) => {
+                Ok(Step::End(last)) => {
                     this.release();
-                    return Poll::Ready((!out.is_empty()).then(|| Ok(Frame::data(out.freeze()))));
+                    return Poll::Ready(last.map(|d| Ok(Frame::data(d))));
                 }
-                Ok(Decoded::More) if !out.is_empty() => {
-                    return Poll::Ready(Some(Ok(Frame::data(out.freeze()))))
-                }
-                Ok(Decoded::More) => {}
+                Ok(Step::Data(d)) => return Poll::Ready(Some(Ok(Frame::data(d)))),
+                Ok(Step::Read) => {}
             }
             let Some(s) = this.stream.as_mut() else {
                 return Poll::Ready(None);
@@ -112,18 +141,13 @@ impl Body for UpstreamBody {
                 cx,
                 &mut this.buf
             )) {
-                Ok(0) if this.framing == Framing::UntilClose => {
-                    this.framing = Framing::Done;
-                    this.stream = None;
-                    return Poll::Ready(None);
-                }
-                Ok(0) => {
-                    return this.fail(
-                        cx,
-                        io::ErrorKind::UnexpectedEof,
-                        "the upstream closed the connection before the answer was complete".into(),
-                    )
-                }
+                Ok(0) => match closed(&mut this.framing) {
+                    Ok(()) => {
+                        this.stream = None;
+                        return Poll::Ready(None);
+                    }
+                    Err(e) => return this.fail(cx, io::ErrorKind::UnexpectedEof, e),
+                },
                 Ok(_) => {}
                 Err(e) => {
                     return this.fail(cx, e.kind(), format!("reading the upstream's answer: {e}"))

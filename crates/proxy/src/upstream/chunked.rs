@@ -5,7 +5,7 @@
 use bytes::{Buf, BytesMut};
 
 /// Longest chunk-size line or trailer line accepted.
-const MAX_LINE: usize = 8 * 1024;
+pub(super) const MAX_LINE: usize = 8 * 1024;
 
 /// How the body is delimited, and how far it has got.
 #[derive(Debug, Clone, PartialEq, Eq)]

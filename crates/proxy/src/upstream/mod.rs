@@ -10,6 +10,8 @@
 
 mod body;
 mod chunked;
+#[doc(hidden)]
+pub mod fuzzing;
 
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -245,27 +247,33 @@ async fn exchange(
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             Err(e) => return Err(fail(got_any, format!("reading the answer failed: {e}"))),
         }
-        loop {
-            match parse_head(&mut buf) {
-                // 100 Continue and the like: the real head follows.
-                Ok(Some(h))
-                    if h.status.is_informational()
-                        && h.status != StatusCode::SWITCHING_PROTOCOLS =>
-                {
-                    buf = h.rest;
-                }
-                Ok(Some(h)) => return Ok((s, h)),
-                Ok(None) => break,
-                Err(e) => return Err(Exchange::Broken(e)),
-            }
-        }
-        if buf.len() > MAX_HEAD {
-            return Err(Exchange::Broken(format!(
-                "answer head larger than {} KiB",
-                MAX_HEAD / 1024
-            )));
+        match next_head(&mut buf) {
+            Ok(Some(h)) => return Ok((s, h)),
+            Ok(None) => {}
+            Err(e) => return Err(Exchange::Broken(e)),
         }
     }
+}
+
+/// The answer head in the bytes read so far, past any interim (1xx) heads, which are
+/// dropped from `buf`; `None` while it is incomplete.
+///
+/// # Errors
+///
+/// A head that is not HTTP/1.x, or more than [`MAX_HEAD`] bytes read without a complete head.
+fn next_head(buf: &mut BytesMut) -> Result<Option<Head>, String> {
+    while let Some(h) = parse_head(buf)? {
+        // 100 Continue and the like: the real head follows.
+        if h.status.is_informational() && h.status != StatusCode::SWITCHING_PROTOCOLS {
+            *buf = h.rest;
+        } else {
+            return Ok(Some(h));
+        }
+    }
+    if buf.len() > MAX_HEAD {
+        return Err(format!("answer head larger than {} KiB", MAX_HEAD / 1024));
+    }
+    Ok(None)
 }
 
 /// Parses a complete head off the front of `buf`; `None` while incomplete.
@@ -349,20 +357,26 @@ fn framing(method: &Method, status: StatusCode, headers: &HeaderMap) -> Result<F
     }
 }
 
-fn answer(
-    pool: &Arc<Pool>,
-    s: TcpStream,
-    head: Head,
-    method: &Method,
-) -> Result<Answer, SendError> {
-    let close = head.version == Version::HTTP_10
+/// Whether the upstream closes the connection after this answer (HTTP/1.0, or
+/// `Connection: close`), so it cannot go back to the pool.
+fn closes(head: &Head) -> bool {
+    head.version == Version::HTTP_10
         || head
             .headers
             .get_all(CONNECTION)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case("close"));
+            .any(|t| t.trim().eq_ignore_ascii_case("close"))
+}
+
+fn answer(
+    pool: &Arc<Pool>,
+    s: TcpStream,
+    head: Head,
+    method: &Method,
+) -> Result<Answer, SendError> {
+    let close = closes(&head);
     let framing = framing(method, head.status, &head.headers).map_err(SendError::Failed)?;
     let body = UpstreamBody::new(s, head.rest, framing, (!close).then(|| pool.clone()));
     Ok(Answer {
