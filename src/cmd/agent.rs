@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use infermon_agent::{slo_of, start_proxies, ChangeSink, RequestLog, Shared};
 use infermon_alert::{AlertTarget, AlertTargetSpec, Alerter};
-use infermon_api::{app, AppState};
+use infermon_api::{app, AppState, ServeLimits};
 use infermon_config::{load, Overrides, Settings};
 use infermon_store::{ObservationQuery, Retention, Store};
 use tokio::sync::watch;
@@ -156,23 +156,37 @@ async fn serve(settings: Settings, store: Store) -> anyhow::Result<()> {
         alerts: alert_stats,
     };
     let mut http_stop = stop_rx.clone();
+    let limits = &settings.limits;
+    let api_limits = ServeLimits {
+        max_connections: limits.api_max_connections,
+        header_read_timeout: limits.header_read_timeout,
+        // API requests are short and event streams end at stop: 5 s is plenty.
+        drain_timeout: limits.drain_timeout.min(Duration::from_secs(5)),
+        ..ServeLimits::default()
+    };
+    // Proxies drain for up to drain_timeout, then cut what is left (5 s at most), then the
+    // last requests are written.
+    let drain_wait = limits.drain_timeout + Duration::from_secs(15);
     let server = tokio::spawn(async move {
-        axum::serve(listener, app(state))
-            .with_graceful_shutdown(async move {
-                let _ = http_stop.wait_for(|s| *s).await;
-            })
-            .await
+        infermon_api::serve(listener, app(state), api_limits, async move {
+            let _ = http_stop.wait_for(|s| *s).await;
+        })
+        .await
     });
     let (proxy_tasks, _) = start_proxies(&settings, &shared, stop_rx.clone()).await?;
     let sampler = tokio::spawn(infermon_agent::run_with(settings, shared, sink, stop_rx));
     shutdown_signal().await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
+    // The sampler ends after its sample in progress, written; the proxies' tasks after their
+    // streams in flight have drained and their requests are written.
+    let _ = tokio::time::timeout(Duration::from_secs(10), sampler).await;
     for t in proxy_tasks {
-        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        if tokio::time::timeout(drain_wait, t).await.is_err() {
+            tracing::warn!("a proxy did not finish within {} s", drain_wait.as_secs());
+        }
     }
-    let _ = tokio::time::timeout(Duration::from_secs(5), sampler).await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
     if let Some(d) = delivery {
         let _ = tokio::time::timeout(Duration::from_secs(5), d).await;
     }

@@ -27,7 +27,9 @@ pub fn slo_of(s: &SloSpec) -> Slo {
 
 /// Binds every configured proxy (failing on the first that cannot start) and serves each on
 /// its own task until `stop`; also starts the task that writes measured requests to the
-/// store. Returns the tasks and the addresses bound.
+/// store. Returns the tasks and the addresses bound. After `stop` the tasks end once the
+/// proxies have drained (within `[agent] drain_timeout`, plus 5 s should a worker hang) and
+/// the last measured requests are written: await them all before exiting.
 pub async fn start_proxies(
     settings: &Settings,
     shared: &Arc<Shared>,
@@ -43,29 +45,45 @@ pub async fn start_proxies(
         if let Some(n) = settings.requests.proxy_workers {
             cfg.workers = n;
         }
+        let l = &settings.limits;
+        cfg.max_connections = l.proxy_max_connections;
+        cfg.client_header_timeout = l.header_read_timeout;
+        cfg.max_body_bytes = l.max_body_bytes;
+        cfg.max_passthrough_body_bytes = l.max_passthrough_body_bytes;
+        cfg.drain_timeout = l.drain_timeout;
         let sink = Arc::new(LogSink(shared.requests().clone()));
         bound.push(Proxy::bind(cfg, sink).await?);
     }
-    let mut tasks = Vec::new();
+    let mut proxies = Vec::new();
     let mut addrs = Vec::new();
     for (proxy, spec) in bound.into_iter().zip(&settings.proxies) {
         let addr = proxy.local_addr().unwrap_or(spec.listen);
         tracing::info!(listen = %addr, upstream = %spec.upstream, "measuring proxy started");
         addrs.push(addr);
         let mut stop = stop.clone();
-        tasks.push(tokio::spawn(proxy.run(async move {
+        proxies.push(tokio::spawn(proxy.run(async move {
             let _ = stop.wait_for(|s| *s).await;
         })));
     }
-    if let Some(store) = shared.store() {
-        let log = shared.requests().clone();
-        tasks.push(tokio::spawn(log.write_loop(
-            store,
-            Duration::from_millis(500),
-            stop,
-        )));
-    }
-    Ok((tasks, addrs))
+    let Some(store) = shared.store() else {
+        return Ok((proxies, addrs));
+    };
+    // The writer outlives the proxies: after `stop` they drain (streams in flight finish, up
+    // to the drain timeout) and only then is the last batch written, so no request measured
+    // before exit is lost.
+    let log = shared.requests().clone();
+    let (writer_stop, writer_rx) = watch::channel(false);
+    let writer = tokio::spawn(log.write_loop(store, Duration::from_millis(500), writer_rx));
+    let mut stop = stop;
+    let task = tokio::spawn(async move {
+        let _ = stop.wait_for(|s| *s).await;
+        for p in proxies {
+            let _ = p.await;
+        }
+        let _ = writer_stop.send(true);
+        let _ = writer.await;
+    });
+    Ok((vec![task], addrs))
 }
 
 /// Replaces an engine's "no proxy in front" note when one of `proxies` forwards to it.

@@ -17,6 +17,15 @@
 //! When a token is configured every route needs `Authorization: Bearer TOKEN`. At most
 //! [`AppState::max_streams`] event streams are served at once (503 beyond). Errors are JSON
 //! `{"error": "..."}` and never carry internals.
+//!
+//! Served by [`serve`] (not `axum::serve`), with limits a hostile network cannot get around
+//! ([`ServeLimits`]): at most 256 connections at once (`[agent] max_connections`; one more is
+//! answered `503` with `Retry-After: 1` and closed); a request head must arrive within 10 s
+//! (`[agent] header_read_timeout`, which also closes idle keep-alive connections; the
+//! connection is closed, hyper sends no `408`), be at most 16 KiB and carry at most 64 fields
+//! (`431`); bodies over 64 KiB get `413`. Each limit logs a line, at most one per kind every
+//! 10 s with the count since. At stop no connection is accepted, event streams end, and other
+//! requests finish within 5 s.
 #![deny(missing_docs)]
 
 mod alerts;
@@ -24,12 +33,15 @@ mod error;
 mod exposition;
 mod guard;
 mod histograms;
+pub mod query;
 mod routes;
+mod serve;
 mod streams;
 
 pub use error::ApiError;
 pub use exposition::render;
-pub use routes::parse_time;
+pub use query::parse_time;
+pub use serve::{serve, ServeLimits};
 
 use std::sync::Arc;
 

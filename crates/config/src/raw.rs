@@ -96,6 +96,12 @@ pub struct RawRequests {
     pub idle_timeout: Option<String>,
     /// Worker threads of each proxy.
     pub proxy_workers: Option<i64>,
+    /// Most connections each proxy serves at once.
+    pub max_connections: Option<i64>,
+    /// Largest body of a measured request, bytes.
+    pub max_body_bytes: Option<i64>,
+    /// Largest body of any other proxied request, bytes.
+    pub max_passthrough_body_bytes: Option<i64>,
 }
 
 /// `[agent]`
@@ -117,6 +123,12 @@ pub struct RawAgent {
     /// Host names the API answers to besides loopback names and IP literals.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    /// Most API connections served at once.
+    pub max_connections: Option<i64>,
+    /// Longest time to send a request head (API and proxies).
+    pub header_read_timeout: Option<String>,
+    /// Longest wait at shutdown for requests in flight.
+    pub drain_timeout: Option<String>,
 }
 
 /// `[store]`

@@ -162,6 +162,8 @@ pub struct Settings {
     pub alerts: Vec<AlertSpec>,
     /// Run the diagnosis detectors (default on; `[diagnosis] enabled`, `INFERMON_DIAGNOSIS`).
     pub diagnosis: bool,
+    /// Limits on clients of the API and the proxies, and the shutdown drain.
+    pub limits: crate::Limits,
 }
 
 /// One `[[alert]]` with its durations parsed.
@@ -486,7 +488,9 @@ pub fn resolve(
     let proxies = proxies(&raw, o, env, token.is_some())?;
     let requests = request_settings(&raw, o, &l)?;
     let alerts = alerts(&raw)?;
+    let limits = crate::limits::resolve(&raw, env)?;
     Ok(Settings {
+        limits,
         alerts,
         diagnosis,
         retention_requests,

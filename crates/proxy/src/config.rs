@@ -22,11 +22,26 @@ pub struct ProxyConfig {
     pub idle_timeout: Duration,
     /// Worker threads, each with its own event loop (default: one per CPU, at most 8).
     pub workers: usize,
+    /// Most client connections served at once, across the workers; one more is answered
+    /// `503` with `Retry-After: 1` and closed (default 1024).
+    pub max_connections: usize,
+    /// Longest a client may take to send a request head, and the longest a keep-alive
+    /// connection waits for its next request; the connection is then closed (default 10 s).
+    pub client_header_timeout: Duration,
+    /// Largest body of a measured request, read whole before it is sent on; larger gets
+    /// `413` (default 32 MiB).
+    pub max_body_bytes: u64,
+    /// Largest body of any other request, streamed through; larger gets `413` (default
+    /// 8 MiB).
+    pub max_passthrough_body_bytes: u64,
+    /// After `stop`, how long requests in flight may take to finish before their
+    /// connections are closed (default 30 s).
+    pub drain_timeout: Duration,
 }
 
 impl ProxyConfig {
-    /// Settings with the default timeouts (10 min for the head — a long prompt on a slow box
-    /// takes minutes — and 5 min between chunks).
+    /// Settings with the default timeouts (10 min for the upstream's head — a long prompt on
+    /// a slow box takes minutes — and 5 min between chunks) and limits.
     pub fn new(listen: SocketAddr, upstream: Upstream) -> Self {
         ProxyConfig {
             listen,
@@ -36,6 +51,11 @@ impl ProxyConfig {
             header_timeout: Duration::from_secs(600),
             idle_timeout: Duration::from_secs(300),
             workers: std::thread::available_parallelism().map_or(2, |n| n.get().min(8)),
+            max_connections: 1024,
+            client_header_timeout: Duration::from_secs(10),
+            max_body_bytes: 32 << 20,
+            max_passthrough_body_bytes: 8 << 20,
+            drain_timeout: Duration::from_secs(30),
         }
     }
 

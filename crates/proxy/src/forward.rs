@@ -4,9 +4,11 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use http_body_util::{combinators::BoxBody, BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ACCEPT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{
+    HeaderMap, HeaderValue, ACCEPT_ENCODING, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE,
+};
 use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use infermon_model::request::{Api, Outcome, RequestRecord};
@@ -15,6 +17,7 @@ use infermon_reqmeter::{prepare, End, Meter};
 use crate::body::{BoxError, MeteredBody, Recorder};
 use crate::config::ProxyConfig;
 use crate::headers::{set_host, strip_hop_by_hop, token_ok};
+use crate::limits::BIG_BODY;
 use crate::upstream::{self, Outgoing, Pool, SendError};
 use crate::RecordSink;
 
@@ -91,9 +94,15 @@ pub(crate) async fn handle(st: Arc<State>, req: Request<Incoming>) -> Response<P
     set_host(&mut parts.headers, &st.cfg.upstream.authority);
 
     let Some(api) = api else {
-        let req = Request::from_parts(parts, body.map_err(BoxError::from).boxed());
+        let limit = st.cfg.max_passthrough_body_bytes;
+        if declared_len(&parts.headers).is_some_and(|n| n > limit) {
+            return too_large(&st, limit);
+        }
+        let body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
+        let req = Request::from_parts(parts, body.boxed());
         return match st.client.request(req).await {
             Ok(resp) => passthrough(resp),
+            Err(e) if is_length_limit(&e) => too_large(&st, limit),
             Err(e) => json_error(
                 StatusCode::BAD_GATEWAY,
                 "upstream_error",
@@ -102,9 +111,16 @@ pub(crate) async fn handle(st: Arc<State>, req: Request<Incoming>) -> Response<P
         };
     };
 
-    // A measured call: read the body (no cap) to learn the model and whether it streams.
+    // A measured call: read the body whole (up to the limit) to learn the model and whether
+    // it streams.
+    let limit = st.cfg.max_body_bytes;
+    if declared_len(&parts.headers).is_some_and(|n| n > limit) {
+        return too_large(&st, limit);
+    }
+    let body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
     let bytes = match body.collect().await {
         Ok(b) => b.to_bytes(),
+        Err(e) if is_length_limit(&*e) => return too_large(&st, limit),
         Err(e) => {
             return json_error(
                 StatusCode::BAD_REQUEST,
@@ -202,6 +218,37 @@ fn record_failure(rec: Recorder, meter: Meter, status: StatusCode, outcome: Outc
     r.outcome = outcome;
     r.error = Some(msg.to_string());
     rec.send(r);
+}
+
+/// The body length the head declares, when it declares one.
+fn declared_len(h: &HeaderMap) -> Option<u64> {
+    h.get(CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// `413` for a body over `limit` bytes; the connection is closed after it, since the rest of
+/// the body is never read.
+fn too_large(st: &State, limit: u64) -> Response<ProxyBody> {
+    BIG_BODY.hit(&st.cfg.listen);
+    let mut r = json_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "invalid_request_error",
+        &format!("infermon proxy: request body over the limit of {limit} bytes"),
+    );
+    r.headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
+/// Whether `e` or one of its causes is the body limit's error.
+fn is_length_limit(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(x) = cur {
+        if x.is::<LengthLimitError>() {
+            return true;
+        }
+        cur = x.source();
+    }
+    false
 }
 
 fn passthrough(resp: Response<Incoming>) -> Response<ProxyBody> {
