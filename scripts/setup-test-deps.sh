@@ -3,6 +3,7 @@
 #
 #   promtool  <- apt package `prometheus`  (tests/prometheus_rules.rs: `promtool check rules`,
 #                                           `promtool test rules` on deploy/prometheus/)
+#   cargo-deb <- crates.io, pinned          (tests/package_deb.rs; scripts/package-deb.sh)
 #
 #   eval "$(bash scripts/setup-test-deps.sh)"
 #
@@ -55,4 +56,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 log "$("$PROMTOOL" --version 2>&1 | head -1)"
+# cargo-deb (pinned in scripts/package-deb.sh) for tests/package_deb.rs: `cargo install` into
+# ~/.cargo/bin the first time (about a minute on 2 cores), nothing when the pinned version is there.
+bash "$(dirname "$0")/package-deb.sh" --ensure-cargo-deb
+log "$(cargo deb --version)"
 printf 'export INFERMON_PROMTOOL="%s"\n' "$PROMTOOL"
