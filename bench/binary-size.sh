@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Size of the infermon binary: the release profile as built (thin LTO, debuginfo stripped),
-# the same with every symbol stripped, and the `dist` profile (fat LTO, one codegen unit,
+# the same with every symbol stripped, and the `dist` profile (fat LTO, one codegen unit, optimised for size,
 # symbols stripped) that `cargo install --profile dist` and packages use, with build times.
 #
 #   bash bench/binary-size.sh
@@ -18,4 +18,4 @@ echo "| build | size | build time (this run) |"
 echo "|---|---|---|"
 echo "| release (thin LTO, debuginfo stripped) | $(mib "$T/release/infermon") MiB | ${t_rel} s |"
 echo "| release + \`strip\` | $(mib "$work/stripped") MiB | |"
-echo "| dist (fat LTO, 1 codegen unit, symbols stripped) | $(mib "$T/dist/infermon") MiB | ${t_dist} s |"
+echo "| dist (fat LTO, 1 codegen unit, symbols stripped, opt-level s) | $(mib "$T/dist/infermon") MiB | ${t_dist} s |"

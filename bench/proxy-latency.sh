@@ -24,6 +24,8 @@
 #   CONCURRENCY="1 16 64"
 #   INCLUDE_USAGE=0   1: the client asks for stream_options.include_usage itself, so infermon
 #                     forwards the body as is instead of adding it and removing the usage chunk
+#   INFERMON_BIN=…    the infermon binary to measure (default: the release build; e.g.
+#                     target/dist/infermon after `cargo build --profile dist`)
 #   REPEAT=1          rounds of every (concurrency, target); with more, the tables give the
 #                     median over rounds and each round's added TTFT p50 (a 2-vCPU box shared
 #                     by mock, client and proxy moves single runs by ±0.2 ms at 64 streams)
@@ -49,6 +51,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 cargo build --release -q -p infermon -p infermon-mockllm -p infermon-proxy \
   --bin infermon --bin infermon-mockllm --example stream_load
 BIN="${CARGO_TARGET_DIR:-target}/release"
+INFERMON_BIN="${INFERMON_BIN:-$BIN/infermon}"
 LOAD="$BIN/examples/stream_load"
 
 # --- nginx from Debian, when missing (the package's service is not needed and not used). --
@@ -134,7 +137,7 @@ wait_http "http://127.0.0.1:$NGINX_PORT/health" || die "nginx did not start" "$w
 
 # --- infermon proxy: the agent with one proxy, history on (the default), no discovery. ----
 PROXY_PORT=$(port); API_PORT=$(port)
-"$BIN/infermon" proxy --listen "127.0.0.1:$PROXY_PORT" --upstream "http://$MOCK" \
+"$INFERMON_BIN" proxy --listen "127.0.0.1:$PROXY_PORT" --upstream "http://$MOCK" \
   --api-listen "127.0.0.1:$API_PORT" --no-discovery --data-dir "$work/data" \
   2>"$work/infermon.log" &
 INFERMON_PID=$!; pids+=("$INFERMON_PID")

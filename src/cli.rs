@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::cmd;
 
@@ -40,6 +40,17 @@ enum Command {
     /// Check every source once (hardware, GPUs, engines) and say why any is unreadable and
     /// how to fix it; exit status 1 when one is.
     Doctor(DoctorArgs),
+    /// Compare a running agent's NVIDIA figures with nvidia-smi read at the same moments
+    /// (validation on a GPU machine; see scripts/gpu-truth.sh).
+    GpuTruth(cmd::gpu_truth::GpuTruthArgs),
+    /// Serve the Model Context Protocol on stdio: read-only tools over a running agent's
+    /// API (snapshot, observations, history, requests) and the fit estimate.
+    Mcp(cmd::mcp::McpArgs),
+    /// Print a shell completion script (bash, zsh or fish).
+    Completions(cmd::generate::CompletionsArgs),
+    /// Write the man pages into a directory (used by packaging).
+    #[command(hide = true)]
+    Manpages(cmd::generate::ManpagesArgs),
 }
 
 /// `infermon doctor`
@@ -487,5 +498,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
             HistoryCommand::Export(e) => cmd::history::export(e),
         },
         Command::Doctor(d) => cmd::doctor::run(d),
+        Command::GpuTruth(g) => cmd::gpu_truth::run(g),
+        Command::Mcp(m) => cmd::mcp::run(m),
+        Command::Completions(c) => cmd::generate::completions(c, Cli::command()),
+        Command::Manpages(m) => cmd::generate::manpages(m, Cli::command()),
     }
 }
