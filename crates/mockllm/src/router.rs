@@ -133,7 +133,12 @@ pub async fn spawn_router(
         loaded: Mutex::new(loaded.iter().map(|s| s.to_string()).collect()),
         log: Mutex::new(Vec::new()),
         unloaded: Mutex::new(Vec::new()),
-        client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
+        // No idle pooling: llama-server closes an idle keep-alive connection after a few
+        // seconds, and a pooled one reused at that moment fails the request with a 502 the
+        // test would blame on the sweep. A fresh loopback connection per request costs nothing.
+        client: Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(0)
+            .build(HttpConnector::new()),
     });
     let st = state.clone();
     let task = tokio::spawn(async move {
