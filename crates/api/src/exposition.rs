@@ -26,7 +26,14 @@ fn help(name: &str) -> &'static str {
         "infermon_engine_requests_running" => "Requests being processed.",
         "infermon_engine_requests_waiting" => "Requests queued.",
         "infermon_engine_slots_processing" => "Busy slots.",
-        "infermon_engine_slots_total" => "Slots (parallel sequences).",
+        "infermon_engine_slots" => "Slots (parallel sequences).",
+        "infermon_engine_latency_seconds" => {
+            "Engine latency percentile (label percentile) over the window, from its histograms."
+        }
+        "infermon_requests_latency_seconds" => {
+            "Proxied request latency percentile (label percentile) over the request window."
+        }
+        "infermon_node_cpus" => "Logical CPUs online.",
         "infermon_engine_context_size_tokens" => "Context size the server was started with.",
         "infermon_engine_memory_bandwidth_utilization_ratio" => {
             "Decode memory-bandwidth use against the GPU's peak: weight bytes x decode steps/s \

@@ -136,7 +136,7 @@ fn window_figures_by_hand() {
             p.name == "infermon_engine_latency_seconds"
                 && p.labels.contains(&("model", LLAMA.to_string()))
                 && p.labels.contains(&("metric", "ttft".to_string()))
-                && p.labels.contains(&("quantile", "0.5".to_string()))
+                && p.labels.contains(&("percentile", "50".to_string()))
         })
         .unwrap();
     assert_eq!(p50.value, 0.3125);

@@ -100,7 +100,7 @@ impl Snapshot {
             &[],
             h.cpu_utilization_ratio,
         );
-        o.g("infermon_node_cpu_count", &[], h.cpu_count.map(f64::from));
+        o.g("infermon_node_cpus", &[], h.cpu_count.map(f64::from));
         o.g(
             "infermon_node_cpu_frequency_hertz",
             &[],
@@ -291,11 +291,7 @@ impl Snapshot {
                 &l,
                 e.slots_processing.map(f64::from),
             );
-            o.g(
-                "infermon_engine_slots_total",
-                &l,
-                e.slots_total.map(f64::from),
-            );
+            o.g("infermon_engine_slots", &l, e.slots_total.map(f64::from));
             o.g("infermon_engine_context_size_tokens", &l, u(e.n_ctx));
             o.g(
                 "infermon_engine_memory_resident_bytes",
@@ -380,8 +376,8 @@ fn request_series(r: &crate::reqstats::RequestStats, o: &mut Out) {
         ("e2e", &r.e2e_ms),
     ] {
         let Some(s) = s else { continue };
-        for (q, v) in [("0.5", s.p50), ("0.9", s.p90), ("0.99", s.p99)] {
-            let lq = [l[0], l[1], ("metric", metric), ("quantile", q)];
+        for (q, v) in [("50", s.p50), ("90", s.p90), ("99", s.p99)] {
+            let lq = [l[0], l[1], ("metric", metric), ("percentile", q)];
             o.g("infermon_requests_latency_seconds", &lq, Some(v / 1000.0));
         }
         let lm = [l[0], l[1], ("metric", metric)];
@@ -409,11 +405,11 @@ fn engine_detail_series(e: &EngineFigures, o: &mut Out) {
         o.g(n, &l, Some(f.count));
         o.g("infermon_engine_latency_mean_seconds", &l, f.mean_seconds);
         for (q, v) in [
-            ("0.5", f.p50_seconds),
-            ("0.9", f.p90_seconds),
-            ("0.99", f.p99_seconds),
+            ("50", f.p50_seconds),
+            ("90", f.p90_seconds),
+            ("99", f.p99_seconds),
         ] {
-            let lq = [l[0], l[1], l[2], l[3], ("quantile", q)];
+            let lq = [l[0], l[1], l[2], l[3], ("percentile", q)];
             o.g("infermon_engine_latency_seconds", &lq, v);
         }
     }
