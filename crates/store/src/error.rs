@@ -104,6 +104,17 @@ pub enum StoreError {
         cause: serde_json::Error,
     },
 
+    /// A sealed block of raw samples could not be built, or read back as it was written.
+    #[error("{action} in store at \"{}\": {reason}", .path.display())]
+    Block {
+        /// The store file.
+        path: PathBuf,
+        /// What the store was doing, e.g. `reading the block ending at seq 1800`.
+        action: String,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// A stored series has label text that is not `k="v",...`.
     #[error(
         "series {series_id} in store at \"{}\" has malformed labels \"{text}\": {reason}",
@@ -118,6 +129,21 @@ pub enum StoreError {
         text: String,
         /// What is wrong with it.
         reason: String,
+    },
+
+    /// An unusable store file (or its `-wal`/`-shm`) could not be renamed aside.
+    #[error(
+        "cannot move the unusable store at \"{}\" aside to \"{}\": {cause}",
+        .path.display(),
+        .to.display()
+    )]
+    SetAside {
+        /// The file that could not be moved.
+        path: PathBuf,
+        /// Where it was to go.
+        to: PathBuf,
+        /// What the filesystem said.
+        cause: std::io::Error,
     },
 
     /// A time range whose start is after its end.
@@ -139,6 +165,18 @@ impl StoreError {
             | StoreError::Sqlite { cause, .. } => cause.sqlite_error_code(),
             _ => None,
         }
+    }
+
+    /// Whether the file is damaged or is not a store this build can ever read: SQLite found it
+    /// corrupt or not a database, or its schema version is negative. A full disk, a lock or a
+    /// missing permission is never taken for damage.
+    pub fn is_corrupt(&self) -> bool {
+        use rusqlite::ErrorCode as C;
+        matches!(self, StoreError::SchemaInvalid { .. })
+            || matches!(
+                self.sqlite_code(),
+                Some(C::DatabaseCorrupt | C::NotADatabase)
+            )
     }
 
     /// Whether SQLite reported a full disk (`SQLITE_FULL`: the filesystem or a quota is out

@@ -1,5 +1,5 @@
-//! infermon's embedded history: raw samples, derived series, and 1-minute and 1-hour rollups
-//! in one SQLite file.
+//! infermon's embedded history: raw samples (compressed by the hour), derived series, and
+//! 1-minute and 1-hour rollups in one SQLite file.
 //!
 //! ```no_run
 //! use infermon_store::{HistoryQuery, Resolution, Retention, Store};
@@ -27,9 +27,10 @@
 //!
 //! | table | columns | key | what |
 //! |---|---|---|---|
-//! | `samples` | `seq INTEGER`, `ts_ms INTEGER NOT NULL`, `raw TEXT NOT NULL` | `seq` (rowid, v5; `ts_ms` before); index `(ts_ms)` | one row per sampling round; `raw` is the JSON of [`RawSample`](infermon_model::raw::RawSample). Every write adds a row: two samples at the same `ts_ms` (the wall clock was set back) are both kept and read back by `ts_ms`, then `seq` (write order). |
+//! | `samples` | `seq INTEGER`, `ts_ms INTEGER NOT NULL`, `raw TEXT NOT NULL` | `seq` (rowid, v5; `ts_ms` before); index `(ts_ms)` | one row per sampling round not yet sealed (v6: the current UTC hour, and older ones until the next prune); `raw` is the JSON of [`RawSample`](infermon_model::raw::RawSample). Every write adds a row with the next `seq` (one more than the newest here or in `sample_blocks`): two samples at the same `ts_ms` (the wall clock was set back) are both kept and read back by `ts_ms`, then `seq` (write order). |
+//! | `sample_blocks` (v6) | `last_seq INTEGER`, `first_seq`, `first_ts_ms`, `last_ts_ms`, `count INTEGER`, `raw_bytes INTEGER`, `data BLOB` | `last_seq` (rowid); indexes `(first_ts_ms)`, `(last_ts_ms)` | the samples of one UTC hour sealed together: `data` is one zstd frame of `raw_bytes` bytes holding every sample's `seq`, `ts_ms` and exact JSON (see "Raw samples"). |
 //! | `series` | `id INTEGER`, `name TEXT`, `labels TEXT`, `kind TEXT` | `id`, `UNIQUE(name, labels)` | one row per distinct series. `labels` is [`infermon_model::series::label_key`] text (`k="v",k2="v2"`, Prometheus escaping of `\`, `"` and newline, in the model's fixed order); `kind` is `gauge` or `counter`. |
-//! | `points` | `series_id`, `ts_ms`, `value REAL NOT NULL` | `(series_id, ts_ms)`, `WITHOUT ROWID` | every finite value of every series at full resolution; `ts_ms` is the sample's `ts_unix_ms`. A second value of a series at the same `ts_ms` replaces the first (its raw sample is still kept in `samples`). |
+//! | `points` | `series_id`, `ts_ms`, `value REAL NOT NULL` | `(series_id, ts_ms)`, `WITHOUT ROWID` | every finite value of every series at full resolution, for [`Retention::points`]; `ts_ms` is the sample's `ts_unix_ms`. A second value of a series at the same `ts_ms` replaces the first (its raw sample is still kept in `samples`). |
 //! | `rollup_1m`, `rollup_1h` | `series_id`, `bucket_ms`, `count INTEGER`, `sum`, `min`, `max`, `last REAL`, `last_ts_ms INTEGER` | `(series_id, bucket_ms)`, `WITHOUT ROWID` | per series and UTC-aligned bucket (`bucket_ms` = start, a multiple of 60 000 or 3 600 000): number, sum, minimum and maximum of the points, and `last`, the value of the newest point, whose time is `last_ts_ms`. Kept up to date incrementally by each write. |
 //! | `requests` (v3) | `id INTEGER`, `ts_ms INTEGER`, `model TEXT`, `upstream TEXT`, `outcome TEXT`, `record TEXT`, `itl BLOB` | `id`; indexes `(ts_ms)`, `(model, ts_ms)` | one row per request measured by the proxy; `record` is the JSON of [`RequestRecord`](infermon_model::request::RequestRecord) (prompt and answer text only with `--capture-bodies`), `itl` its inter-token gaps in ms as little-endian `f32`s. Kept for [`Retention::requests`]. |
 //! | `meta` (v2) | `key TEXT`, `value TEXT` | `key` | `last_opened_by` = `infermon-store X.Y.Z`, the build that last opened the file. |
@@ -63,14 +64,52 @@
 //! # Retention
 //!
 //! [`Store::prune`] deletes, relative to the `now_ms` it is given (defaults in [`Retention`]):
-//! `samples` and `points` older than [`Retention::raw`] (24 h); `rollup_1m` buckets that ended
-//! more than [`Retention::minute`] (30 days) ago; `rollup_1h` buckets that ended more than
-//! [`Retention::hour`] (400 days) ago; and `series` left with no rows at all. Deletes walk the
-//! primary keys by time range, per series. Freed pages are reused; the file does not shrink.
+//! raw samples older than [`Retention::raw`] (30 days; a sealed block goes whole, once its
+//! newest sample is older); `points` older than [`Retention::points`] (3 h); `rollup_1m`
+//! buckets that ended more than [`Retention::minute`] (26 h) ago; `rollup_1h` buckets that
+//! ended more than [`Retention::hour`] (400 days) ago; and `series` left with no rows at all.
+//! Deletes walk the primary keys by time range, per series. Freed pages are reused; the file
+//! does not shrink. Then it seals (below). Before v6 the defaults were 24 h of raw samples and
+//! points and 30 days of minute buckets.
+//!
+//! # Raw samples: sealed hour blocks (issue 12)
+//!
+//! Raw samples are kept for the whole retention, so every figure can be derived again after a
+//! formula changes; at 2 s that is 1.3 M samples a month of about 13 KB of JSON each for a
+//! node with two GPUs and two engines serving five models. [`Store::prune`] therefore *seals*
+//! every UTC hour that has ended (oldest first, at most 6 hours per call so a prune stays
+//! within seconds, in its transaction): the hour's rows leave `samples` for one
+//! `sample_blocks` row. The block is
+//! built in one of two forms, named by its first byte, then compressed with zstd (level 9):
+//!
+//! * `2`, delta: per sample `seq` and `ts_ms` (little-endian `i64`), then the JSON split into
+//!   its *skeleton* (the text with each number replaced by byte `0x01`, which JSON text never
+//!   holds raw) and its numbers. A skeleton equal to the previous sample's is not repeated;
+//!   each number is written against the previous sample's number at the same place — nothing
+//!   when equal, `d` and the difference for two integers (`12` or `12.0`) that print back
+//!   exactly, else its own text — separated by `,` and ended by `;`. Counters and steady
+//!   gauges, most of a sample, become a few bytes.
+//! * `1`, plain: per sample `seq`, `ts_ms`, the JSON's length (`u32`) and the JSON. Used when
+//!   the delta form would not read back to exactly the same text: sealing always decodes the
+//!   delta form and compares before choosing it.
+//!
+//! Either way reading gives back the stored JSON byte for byte. A page of
+//! [`Store::raw_samples_page`] merges unsealed rows with the blocks that overlap the window,
+//! opened in time order and no further than the page needs (one block is about 13 MB of JSON
+//! once decompressed, ~20 ms). Why this layout, and what else was measured, is in
+//! docs/PERFORMANCE.md, "History that lasts a month".
+//!
+//! # Files that cannot be used
+//!
+//! [`Store::open`] refuses a damaged file or one from a newer build and leaves it untouched;
+//! [`Store::open_or_set_aside`] (what the agent uses) renames such a file, with its `-wal` and
+//! `-shm`, to `NAME.corrupt-UNIXSECONDS` or `NAME.newer-vVERSION-UNIXSECONDS` and starts a
+//! fresh store, so the agent does not crash-loop; the caller logs the returned [`SetAside`].
+//! Errors that may pass (full disk, locks, permissions) never move a file.
 //!
 //! # Schema version and migrations
 //!
-//! `PRAGMA user_version` is the number of migration steps applied (this build: 5). On open,
+//! `PRAGMA user_version` is the number of migration steps applied (this build: 6). On open,
 //! missing steps are applied in order, each in its own transaction together with its version
 //! bump. Steps are append-only: a released step is never edited; a format change is a new step.
 //! A file with a newer version than this build knows is refused with
@@ -94,6 +133,7 @@
 //! not `Sync`: share it behind a mutex.
 #![deny(missing_docs)]
 
+mod blocks;
 mod error;
 mod observations;
 mod outbox;
@@ -121,9 +161,11 @@ pub use requests::RequestQuery;
 /// How long each kind of row is kept. See the crate docs, "Retention".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
-    /// Raw samples and full-resolution points; default 24 h.
+    /// Raw samples (sealed into compressed blocks after their hour); default 30 days.
     pub raw: Duration,
-    /// 1-minute rollups; default 30 days.
+    /// Full-resolution points, the per-sample series; default 3 h (charts of up to 2 h).
+    pub points: Duration,
+    /// 1-minute rollups; default 26 h (charts of up to a day).
     pub minute: Duration,
     /// 1-hour rollups; default 400 days.
     pub hour: Duration,
@@ -134,8 +176,9 @@ pub struct Retention {
 impl Default for Retention {
     fn default() -> Self {
         Retention {
-            raw: Duration::from_secs(24 * 3600),
-            minute: Duration::from_secs(30 * 24 * 3600),
+            raw: Duration::from_secs(30 * 24 * 3600),
+            points: Duration::from_secs(3 * 3600),
+            minute: Duration::from_secs(26 * 3600),
             hour: Duration::from_secs(400 * 24 * 3600),
             requests: Duration::from_secs(7 * 24 * 3600),
         }
@@ -158,12 +201,15 @@ pub struct PruneStats {
     /// Measured requests deleted.
     #[serde(default)]
     pub requests: u64,
+    /// Raw samples moved into compressed blocks (see the crate docs, "Raw samples").
+    #[serde(default)]
+    pub sealed: u64,
 }
 
 /// Size of the store, from [`Store::stats`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct StoreStats {
-    /// Rows in `samples`.
+    /// Raw samples stored, sealed in blocks or not.
     pub samples: u64,
     /// Rows in `series`.
     pub series: u64,
@@ -181,6 +227,18 @@ pub struct StoreStats {
     pub schema_version: i64,
     /// Non-finite point values skipped by [`Store::write`] since this store was opened.
     pub skipped_non_finite: u64,
+}
+
+/// A store file that [`Store::open_or_set_aside`] could not use and renamed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetAside {
+    /// The file's name, now holding a fresh store.
+    pub path: PathBuf,
+    /// Where the unusable file went (its `-wal` and `-shm`, when present, beside it with the
+    /// same suffixes).
+    pub moved_to: PathBuf,
+    /// Why it could not be used: the open error's message.
+    pub reason: String,
 }
 
 /// The embedded history. Open one per file; see the crate docs for the format.
@@ -224,6 +282,57 @@ impl Store {
             cause,
         })?;
         Store::init(conn, path.to_path_buf(), retention)
+    }
+
+    /// Like [`Store::open`], but a file that is damaged ([`StoreError::is_corrupt`], also when
+    /// found by a few reads of each table's newest rows after opening) or written by a newer
+    /// build ([`StoreError::SchemaTooNew`]) is renamed to `NAME.corrupt-UNIXSECONDS` or
+    /// `NAME.newer-vVERSION-UNIXSECONDS` (with its `-wal` and `-shm`), and a fresh store is
+    /// opened in its place; what was moved, where and why is returned so the caller can say
+    /// so. Any other error (a missing directory, a full disk, a lock, a permission) is returned
+    /// and the file is left alone.
+    pub fn open_or_set_aside(
+        path: &Path,
+        retention: Retention,
+    ) -> Result<(Store, Option<SetAside>), StoreError> {
+        let err = match Store::open(path, retention).and_then(|s| s.probe().map(|()| s)) {
+            Ok(store) => return Ok((store, None)),
+            Err(e) => e,
+        };
+        let tag = match &err {
+            StoreError::SchemaTooNew { found, .. } => format!("newer-v{found}"),
+            e if e.is_corrupt() => "corrupt".to_owned(),
+            _ => return Err(err),
+        };
+        let moved_to = set_aside(path, &tag)?;
+        let store = Store::open(path, retention)?;
+        Ok((
+            store,
+            Some(SetAside {
+                path: path.to_path_buf(),
+                moved_to,
+                reason: err.to_string(),
+            }),
+        ))
+    }
+
+    /// Reads the newest rows of the big tables and every series, so a file damaged where it
+    /// was last written (a truncated copy, a torn disk) fails now rather than on a later write.
+    fn probe(&self) -> Result<(), StoreError> {
+        for sql in [
+            "SELECT max(seq) FROM samples",
+            "SELECT max(last_seq) FROM sample_blocks",
+            "SELECT count(*) FROM series",
+            "SELECT max(series_id) FROM points",
+            "SELECT max(series_id) FROM rollup_1m",
+            "SELECT max(series_id) FROM rollup_1h",
+            "SELECT count(*) FROM meta",
+        ] {
+            self.conn
+                .query_row(sql, [], |_| Ok(()))
+                .map_err(self.sql_err(format!("checking the store ({sql})")))?;
+        }
+        Ok(())
     }
 
     /// Opens a fresh store in memory (tests, `--no-history`); it is lost when dropped.
@@ -325,7 +434,16 @@ impl Store {
         };
         let size = pragma("page_count")?.saturating_mul(pragma("page_size")?);
         Ok(StoreStats {
-            samples: count("samples")?,
+            samples: count("samples")?.saturating_add(
+                self.conn
+                    .query_row(
+                        "SELECT coalesce(sum(count), 0) FROM sample_blocks",
+                        [],
+                        |r| r.get::<_, i64>(0),
+                    )
+                    .map(|n| u64::try_from(n).unwrap_or(0))
+                    .map_err(self.sql_err("counting sealed samples"))?,
+            ),
             series: count("series")?,
             points: count("points")?,
             rollup_1m: count("rollup_1m")?,
@@ -377,6 +495,38 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_size_limit", WAL_LIMIT_BYTES)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(())
+}
+
+/// Renames the store at `path` and its `-wal` and `-shm` to `path.TAG-UNIXSECONDS` (plus a
+/// counter should that name be taken); returns the new name of the main file.
+fn set_aside(path: &Path, tag: &str) -> Result<PathBuf, StoreError> {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let with = |p: &Path, suffix: &str| {
+        let mut s = p.as_os_str().to_owned();
+        s.push(suffix);
+        PathBuf::from(s)
+    };
+    let mut to = with(path, &format!(".{tag}-{secs}"));
+    let mut n = 1;
+    while to.exists() || with(&to, "-wal").exists() {
+        to = with(path, &format!(".{tag}-{secs}-{n}"));
+        n += 1;
+    }
+    // The WAL first: a main file moved without its WAL would lose the rounds still in it.
+    for suffix in ["-wal", "-shm", ""] {
+        let from = with(path, suffix);
+        if suffix.is_empty() || from.exists() {
+            let dest = with(&to, suffix);
+            std::fs::rename(&from, &dest).map_err(|cause| StoreError::SetAside {
+                path: from.clone(),
+                to: dest.clone(),
+                cause,
+            })?;
+        }
+    }
+    Ok(to)
 }
 
 /// Milliseconds of a duration, saturating at `i64::MAX`.

@@ -21,7 +21,7 @@ pub struct SampleCursor {
 pub enum Resolution {
     /// Chosen from the span (see [`Resolution::for_span`]), then made coarser while the window
     /// starts before what the chosen table still holds: `Raw` becomes `Minute` when `from_ms` is
-    /// older than the newest sample minus [`crate::Retention::raw`], and `Minute` becomes `Hour`
+    /// older than the newest sample minus [`crate::Retention::points`], and `Minute` becomes `Hour`
     /// likewise with [`crate::Retention::minute`]. Never appears in a result.
     Auto,
     /// Every stored point (`points`).
@@ -190,12 +190,14 @@ impl Store {
         limit: usize,
     ) -> Result<(Vec<RawSample>, Option<SampleCursor>), StoreError> {
         check_range(from_ms, to_ms)?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        if limit == 0 {
+            return Ok((Vec::new(), None));
+        }
         let after = after.unwrap_or(SampleCursor {
             ts_ms: i64::MIN,
             seq: i64::MIN,
         });
-        let rows: Vec<(i64, i64, String)> = self
+        let mut rows: Vec<(i64, i64, String)> = self
             .conn
             .prepare_cached(
                 "SELECT ts_ms, seq, raw FROM samples
@@ -204,12 +206,21 @@ impl Store {
             )
             .and_then(|mut st| {
                 st.query_map(
-                    params![from_ms, to_ms, after.ts_ms, after.seq, limit],
+                    params![
+                        from_ms,
+                        to_ms,
+                        after.ts_ms,
+                        after.seq,
+                        i64::try_from(limit).unwrap_or(i64::MAX)
+                    ],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )?
                 .collect()
             })
             .map_err(self.sql_err(format!("reading samples from {from_ms} to {to_ms}")))?;
+        rows.extend(self.sealed_page(from_ms, to_ms, after, limit)?);
+        rows.sort_unstable_by_key(|r| (r.0, r.1));
+        rows.truncate(limit);
         let next = rows
             .last()
             .map(|&(ts_ms, seq, _)| SampleCursor { ts_ms, seq });
@@ -220,14 +231,103 @@ impl Store {
         Ok((samples, next))
     }
 
+    /// The first `limit` sealed samples (as `(ts_ms, seq, json)`, in that order) with
+    /// `from_ms <= ts_ms <= to_ms` that come after `after`. Blocks are opened in order of
+    /// their first sample's time, and no further once the next block starts after the
+    /// `limit`-th sample found.
+    fn sealed_page(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        after: SampleCursor,
+        limit: usize,
+    ) -> Result<Vec<(i64, i64, String)>, StoreError> {
+        let metas: Vec<(i64, i64)> = self
+            .conn
+            .prepare_cached(
+                "SELECT last_seq, first_ts_ms FROM sample_blocks
+                 WHERE last_ts_ms >= ?1 AND first_ts_ms <= ?2 ORDER BY first_ts_ms, last_seq",
+            )
+            .and_then(|mut st| {
+                st.query_map(params![from_ms.max(after.ts_ms), to_ms], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .collect()
+            })
+            .map_err(self.sql_err(format!("listing sealed samples from {from_ms} to {to_ms}")))?;
+        let mut found: Vec<(i64, i64, String)> = Vec::new();
+        for (last_seq, first_ts) in metas {
+            if found.len() >= limit && found.get(limit - 1).is_some_and(|r| first_ts > r.0) {
+                break;
+            }
+            found.extend(
+                self.block(last_seq)?
+                    .into_iter()
+                    .filter(|&(seq, ts, _)| {
+                        (from_ms..=to_ms).contains(&ts) && (ts, seq) > (after.ts_ms, after.seq)
+                    })
+                    .map(|(seq, ts, json)| (ts, seq, json)),
+            );
+            found.sort_unstable_by_key(|r| (r.0, r.1));
+            found.truncate(limit);
+        }
+        Ok(found)
+    }
+
+    /// Every sample of the sealed block whose newest sequence is `last_seq`, as
+    /// `(seq, ts_ms, json)`.
+    fn block(&self, last_seq: i64) -> Result<Vec<crate::blocks::Row>, StoreError> {
+        let action = || format!("reading the block of samples ending at seq {last_seq}");
+        let (data, raw_bytes): (Vec<u8>, i64) = self
+            .conn
+            .prepare_cached("SELECT data, raw_bytes FROM sample_blocks WHERE last_seq = ?1")
+            .and_then(|mut st| st.query_row([last_seq], |r| Ok((r.get(0)?, r.get(1)?))))
+            .map_err(self.sql_err(action()))?;
+        let raw_bytes = usize::try_from(raw_bytes).map_err(|_| StoreError::Block {
+            path: self.path.clone(),
+            action: action(),
+            reason: format!("invalid size {raw_bytes}"),
+        })?;
+        crate::blocks::decompress(&data, raw_bytes).map_err(|reason| StoreError::Block {
+            path: self.path.clone(),
+            action: action(),
+            reason,
+        })
+    }
+
     /// The newest raw sample (by time, then the last written at that time), if any.
     pub fn latest_sample(&self) -> Result<Option<RawSample>, StoreError> {
-        let row: Option<(i64, String)> = self
+        let mut best: Option<(i64, i64, String)> = self
             .conn
-            .prepare_cached("SELECT ts_ms, raw FROM samples ORDER BY ts_ms DESC, seq DESC LIMIT 1")
-            .and_then(|mut st| st.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .prepare_cached(
+                "SELECT ts_ms, seq, raw FROM samples ORDER BY ts_ms DESC, seq DESC LIMIT 1",
+            )
+            .and_then(|mut st| {
+                st.query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()
+            })
             .map_err(self.sql_err("reading the latest sample"))?;
-        row.map(|(ts, raw)| self.decode(ts, &raw)).transpose()
+        // Sealed blocks hold older hours, except after the wall clock was set back.
+        let newest_sealed: Vec<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT last_seq FROM sample_blocks
+                 WHERE last_ts_ms = (SELECT max(last_ts_ms) FROM sample_blocks)
+                   AND last_ts_ms >= ?1",
+            )
+            .and_then(|mut st| {
+                st.query_map([best.as_ref().map_or(i64::MIN, |b| b.0)], |r| r.get(0))?
+                    .collect()
+            })
+            .map_err(self.sql_err("reading the latest sealed sample"))?;
+        for last_seq in newest_sealed {
+            for (seq, ts, json) in self.block(last_seq)? {
+                if best.as_ref().is_none_or(|b| (ts, seq) > (b.0, b.1)) {
+                    best = Some((ts, seq, json));
+                }
+            }
+        }
+        best.map(|(ts, _, raw)| self.decode(ts, &raw)).transpose()
     }
 
     /// Decodes a stored sample.
@@ -252,11 +352,16 @@ impl Store {
         let mut res = Resolution::for_span(to_ms.saturating_sub(from_ms));
         let newest: Option<i64> = self
             .conn
-            .query_row("SELECT max(ts_ms) FROM samples", [], |r| r.get(0))
+            .query_row(
+                "SELECT max(t) FROM (SELECT max(ts_ms) AS t FROM samples
+                                     UNION ALL SELECT max(last_ts_ms) FROM sample_blocks)",
+                [],
+                |r| r.get(0),
+            )
             .map_err(self.sql_err("reading the newest sample time"))?;
         if let Some(newest) = newest {
             let horizon = |keep| newest.saturating_sub(duration_ms(keep));
-            if res == Resolution::Raw && from_ms < horizon(self.retention.raw) {
+            if res == Resolution::Raw && from_ms < horizon(self.retention.points) {
                 res = Resolution::Minute;
             }
             if res == Resolution::Minute && from_ms < horizon(self.retention.minute) {

@@ -133,8 +133,27 @@ ALTER TABLE samples_v5 RENAME TO samples;
 CREATE INDEX samples_ts ON samples (ts_ms);
 ";
 
+/// v6: raw samples older than the current UTC hour are sealed into compressed blocks, one per
+/// hour (`crate::blocks`); `samples` keeps the newest, unsealed ones. The step only adds the
+/// table: existing samples stay in `samples`, uncompressed, and the next prunes seal them
+/// (at most 6 hours per prune: a day of v5 samples within 40 minutes of the agent's prunes),
+/// so the step is instant and needs no free space.
+const V6: &str = "
+CREATE TABLE sample_blocks (
+    last_seq    INTEGER PRIMARY KEY,
+    first_seq   INTEGER NOT NULL,
+    first_ts_ms INTEGER NOT NULL,
+    last_ts_ms  INTEGER NOT NULL,
+    count       INTEGER NOT NULL,
+    raw_bytes   INTEGER NOT NULL,
+    data        BLOB NOT NULL
+);
+CREATE INDEX sample_blocks_first_ts ON sample_blocks (first_ts_ms);
+CREATE INDEX sample_blocks_last_ts ON sample_blocks (last_ts_ms);
+";
+
 /// The ordered migration steps; `MIGRATIONS[i]` goes from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The schema version this build writes: the number of migration steps.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -50,6 +50,15 @@ const UPSERT_1M: &str = upsert_rollup!("rollup_1m");
 /// [`upsert_rollup!`] for `rollup_1h`.
 const UPSERT_1H: &str = upsert_rollup!("rollup_1h");
 
+/// Inserts a raw sample (`?1` time, `?2` JSON) with the next write sequence: one more than the
+/// newest in `samples` or in a sealed block (the table alone would reuse a sequence number
+/// once all its rows were sealed).
+const INSERT_SAMPLE: &str = "
+    INSERT INTO samples (seq, ts_ms, raw) VALUES (
+        coalesce((SELECT max(s) FROM (SELECT max(seq) AS s FROM samples
+                                      UNION ALL SELECT max(last_seq) FROM sample_blocks)), 0) + 1,
+        ?1, ?2)";
+
 /// Recomputes one `rollup_1m` bucket from `points` (`?1` series, `?2` bucket start).
 const RECOMPUTE_1M: &str = "
     INSERT OR REPLACE INTO rollup_1m (series_id, bucket_ms, count, sum, min, max, last, last_ts_ms)
@@ -90,7 +99,7 @@ impl Store {
             .conn
             .transaction()
             .map_err(on_sql(path, "beginning a write"))?;
-        tx.prepare_cached("INSERT INTO samples (ts_ms, raw) VALUES (?1, ?2)")
+        tx.prepare_cached(INSERT_SAMPLE)
             .and_then(|mut st| st.execute(params![ts, json]))
             .map_err(|c| sql_error(path, format!("inserting sample at ts_ms {ts}"), c))?;
 
@@ -136,9 +145,11 @@ impl Store {
     }
 
     /// Deletes rows older than the retention, relative to `now_ms` (see the crate docs), and
-    /// series left without rows, in one transaction.
+    /// series left without rows, and seals the raw samples of UTC hours that ended by `now_ms`
+    /// into compressed blocks, in one transaction.
     pub fn prune(&mut self, now_ms: i64) -> Result<PruneStats, StoreError> {
         let raw_cut = now_ms.saturating_sub(duration_ms(self.retention.raw));
+        let points_cut = now_ms.saturating_sub(duration_ms(self.retention.points));
         // A bucket goes once it ended at or before the cut: start + width <= cut.
         let minute_cut = now_ms
             .saturating_sub(duration_ms(self.retention.minute))
@@ -151,10 +162,21 @@ impl Store {
             .conn
             .transaction()
             .map_err(on_sql(path, "beginning a prune"))?;
+        // A sealed block goes once its newest sample is older than the cut.
+        let blocks_pruned: i64 = tx
+            .query_row(
+                "SELECT coalesce(sum(count), 0) FROM sample_blocks WHERE last_ts_ms < ?1",
+                [raw_cut],
+                |r| r.get(0),
+            )
+            .map_err(on_sql(path, "counting sealed samples to prune"))?;
+        tx.execute("DELETE FROM sample_blocks WHERE last_ts_ms < ?1", [raw_cut])
+            .map_err(on_sql(path, "pruning sealed samples"))?;
         let mut stats = PruneStats {
             samples: tx
                 .execute("DELETE FROM samples WHERE ts_ms < ?1", [raw_cut])
-                .map_err(on_sql(path, "pruning samples"))? as u64,
+                .map_err(on_sql(path, "pruning samples"))? as u64
+                + u64::try_from(blocks_pruned).unwrap_or(0),
             requests: tx
                 .execute(
                     "DELETE FROM requests WHERE ts_ms < ?1",
@@ -179,7 +201,7 @@ impl Store {
                 .map_err(on_sql(path, "pruning rollup_1h"))?;
             for id in ids {
                 stats.points += del_points
-                    .execute([id, raw_cut])
+                    .execute([id, points_cut])
                     .map_err(on_sql(path, "pruning points"))?
                     as u64;
                 stats.rollup_1m += del_1m
@@ -201,6 +223,7 @@ impl Store {
                 [],
             )
             .map_err(on_sql(path, "pruning empty series"))? as u64;
+        stats.sealed = crate::blocks::seal(&tx, path, now_ms)?;
         tx.commit().map_err(on_sql(path, "committing a prune"))?;
         if stats.series > 0 {
             self.series_ids.clear();

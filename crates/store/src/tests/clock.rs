@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{mem, point, sample, T0};
+use super::{mem, mem_day, point, sample, T0};
 use crate::write::{bucket_start, HOUR_MS, MINUTE_MS};
 use crate::{HistoryQuery, Resolution, Store};
 use infermon_model::raw::RawSample;
@@ -266,7 +266,7 @@ fn marked(ts: i64, k: usize) -> RawSample {
 /// a page boundary between them loses neither, and retention removes them together.
 #[test]
 fn a_sample_at_the_wall_time_of_an_older_one_is_kept() {
-    let mut store = mem();
+    let mut store = mem_day();
     let rounds = [
         (T0, 0),
         (T0 + 1000, 1),

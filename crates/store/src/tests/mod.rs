@@ -8,6 +8,8 @@ mod query;
 mod rollup;
 mod roundtrip;
 mod schema;
+mod sealed;
+mod setaside;
 
 use infermon_model::raw::{
     AgentRaw, CpuTimes, GpuRaw, GpuVendor, HostRaw, MemoryRaw, RawSample, Reading,
@@ -80,6 +82,23 @@ pub(crate) fn point(
 /// A fresh in-memory store with default retention.
 pub(crate) fn mem() -> Store {
     Store::open_in_memory(Retention::default()).unwrap()
+}
+
+/// The retention that was the default before issue 12: raw samples and points 24 h, minute
+/// buckets 30 days (the tests of pruning and of `Auto` written against it keep it).
+pub(crate) fn day_retention() -> Retention {
+    let day = std::time::Duration::from_secs(24 * 3600);
+    Retention {
+        raw: day,
+        points: day,
+        minute: day * 30,
+        ..Retention::default()
+    }
+}
+
+/// A fresh in-memory store with [`day_retention`].
+pub(crate) fn mem_day() -> Store {
+    Store::open_in_memory(day_retention()).unwrap()
 }
 
 /// 2023-11-14T23:00:00Z, a whole hour: a convenient origin for bucket arithmetic.

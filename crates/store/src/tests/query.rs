@@ -1,6 +1,6 @@
 //! History queries: label matching, resolution choice, errors.
 
-use super::{mem, point, sample, T0};
+use super::{mem, mem_day, point, sample, T0};
 use crate::query::parse_labels;
 use crate::{HistoryQuery, Resolution, Retention, Store};
 use infermon_model::series::label_key;
@@ -139,7 +139,7 @@ fn auto_picks_by_span() {
     assert_eq!(Resolution::for_span(72 * H), Resolution::Minute);
     assert_eq!(Resolution::for_span(72 * H + 1), Resolution::Hour);
 
-    let mut store = mem();
+    let mut store = mem_day();
     store
         .write(&sample(T0), &[point("infermon_a", &[], 1.0)])
         .unwrap();
@@ -164,7 +164,7 @@ fn auto_picks_by_span() {
 #[test]
 fn auto_coarsens_when_the_window_starts_before_retention() {
     const H: i64 = 3_600_000;
-    let mut store = mem();
+    let mut store = mem_day();
     let newest = T0 + 48 * H;
     store
         .write(&sample(newest), &[point("infermon_a", &[], 1.0)])
@@ -255,7 +255,7 @@ fn malformed_stored_labels_are_an_error_naming_the_series() {
 fn prune_drops_old_rows_by_retention() {
     const H: i64 = 3_600_000;
     const D: i64 = 24 * H;
-    let mut store = mem();
+    let mut store = mem_day();
     let old = T0;
     // Rows at: now-40d (only its hour bucket survives), now-2d (minute+hour), now-1h (all).
     let now = old + 40 * D;
@@ -326,6 +326,7 @@ fn prune_keeps_a_bucket_until_it_has_ended_past_retention() {
     let retention = Retention {
         requests: Retention::default().requests,
         raw: std::time::Duration::from_secs(10),
+        points: std::time::Duration::from_secs(10),
         minute: std::time::Duration::from_secs(60),
         hour: std::time::Duration::from_secs(3600),
     };

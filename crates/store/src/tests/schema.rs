@@ -265,7 +265,7 @@ fn a_v4_store_is_migrated_to_samples_keyed_by_write_order_keeping_its_history() 
     v4_store(&path);
 
     let mut store = open(&path).unwrap();
-    assert_eq!(store.stats().unwrap().schema_version, 5);
+    assert_eq!(store.stats().unwrap().schema_version, SCHEMA_VERSION);
     assert_eq!(
         store.raw_samples(i64::MIN, i64::MAX, 10).unwrap(),
         vec![sample(T0), sample(T0 + 1000), sample(T0 + 2000)]
