@@ -1,0 +1,267 @@
+//! End to end, as a person would use it: the dashboard in a real headless Chromium (Debian
+//! `chromium`, installed by `scripts/setup-test-deps.sh`) against a live agent watching a real
+//! llama-server (SmolLM2-135M), with chat requests going through the agent's measuring proxy
+//! while the page is open. `tests/clients/dashboard_cdp.py` drives the browser over the
+//! DevTools protocol (standard library only) and reports what it saw; this test judges it:
+//! the page loads, a live value equals the API's for the same sample and moves within two
+//! samples, the history chart draws stored points, no console error, no request to any other
+//! host, no sideways scrolling on a phone. Then the engine is stopped and the Observations
+//! view must show the `engine_down` observation with its action. Screenshots (light and dark,
+//! laptop and phone) go to `target/test-artifacts/dashboard/`. It prints the budgets recorded
+//! in `docs/PERFORMANCE.md` (first useful paint, 30-day chart fetch and draw, compressed
+//! assets) and asserts the size budget.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
+
+mod support;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::*;
+
+const TEST: &str = "dashboard_in_a_real_browser";
+
+/// The Chromium to drive: `INFERMON_CHROMIUM`, else `chromium` on PATH; else skip (or fail
+/// when end-to-end tests are required).
+fn chromium() -> Option<PathBuf> {
+    let found = std::env::var_os("INFERMON_CHROMIUM")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("PATH").and_then(|p| {
+                std::env::split_paths(&p)
+                    .map(|d| d.join("chromium"))
+                    .find(|c| c.is_file())
+            })
+        })
+        .filter(|p| p.is_file());
+    if found.is_none() {
+        let msg = format!(
+            "SKIPPED end-to-end test {TEST}: no chromium (INFERMON_CHROMIUM unset, none on \
+             PATH); run `bash scripts/setup-test-deps.sh` (Debian package `chromium`)"
+        );
+        if std::env::var("INFERMON_REQUIRE_E2E").as_deref() == Ok("1") {
+            panic!("{msg}");
+        }
+        eprintln!("{msg}");
+    }
+    found
+}
+
+async fn chat(client: &reqwest::Client, proxy: &str, prompt: &str) {
+    let r = client
+        .post(format!("{proxy}/v1/chat/completions"))
+        .json(&json!({
+            "messages": [{"role": "user", "content": prompt}],
+            "max_tokens": 24,
+            "stream": true,
+        }))
+        .send()
+        .await
+        .expect("chat request");
+    assert!(r.status().is_success(), "chat: HTTP {}", r.status());
+    r.bytes().await.expect("chat answer");
+}
+
+/// Bytes of every asset the page loaded, gzipped as the agent sends them.
+async fn compressed_bytes(urls: &[String]) -> (usize, usize) {
+    let client = reqwest::Client::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let (mut gz, mut raw) = (0, 0);
+    for u in urls {
+        let page = u.ends_with('/') && !u.contains("/api/");
+        if !(page || u.contains("/assets/")) || !seen.insert(u.clone()) {
+            continue;
+        }
+        for (enc, total) in [("gzip", &mut gz), ("identity", &mut raw)] {
+            let r = client
+                .get(u)
+                .header("accept-encoding", enc)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{u}");
+            *total += r.bytes().await.unwrap().len();
+        }
+    }
+    (gz, raw)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_in_a_real_browser() {
+    let Some(e) = engine(TEST) else { return };
+    let Some(browser) = chromium() else { return };
+    let (srv, server) = start_llama_server(&e, &["--metrics", "-np", "2"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let pport = free_port();
+    let proxy_arg = format!("127.0.0.1:{pport}={server}");
+    let engine_arg = format!("llamacpp={server}");
+    let (_agent, agent) = start_agent(
+        &[
+            "--no-discovery",
+            "--engine",
+            &engine_arg,
+            "--proxy",
+            &proxy_arg,
+            "--interval",
+            "1s",
+            "--max-interval",
+            "2s",
+        ],
+        dir.path(),
+    )
+    .await;
+    let proxy = format!("http://127.0.0.1:{pport}");
+    let client = reqwest::Client::new();
+    for prompt in ["Name a colour.", "Name a fruit.", "Name a river."] {
+        chat(&client, &proxy, prompt).await;
+    }
+    // Traffic goes on while the page is open.
+    let stop = Arc::new(AtomicBool::new(false));
+    let traffic = {
+        let (stop, client, proxy) = (stop.clone(), client.clone(), proxy.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                chat(&client, &proxy, "Count to five.").await;
+            }
+        })
+    };
+    // A few stored samples for the history chart.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts/dashboard");
+    let _ = std::fs::remove_dir_all(&out);
+    let found = drive(&[browser.as_os_str(), agent.as_ref(), out.as_os_str()]).await;
+    stop.store(true, Ordering::Relaxed);
+    let _ = traffic.await;
+
+    assert_eq!(found["loaded"], true, "{found}");
+    assert_eq!(found["title"], "infermon");
+    let errors = found["errors"].as_array().unwrap();
+    assert!(errors.is_empty(), "console or network errors: {errors:?}");
+    let urls: Vec<String> = found["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap().to_string())
+        .collect();
+    assert!(urls.len() > 10, "{urls:?}");
+    let foreign: Vec<&String> = urls
+        .iter()
+        .filter(|u| !u.starts_with(&format!("{agent}/")) && !u.starts_with("data:"))
+        .collect();
+    assert!(foreign.is_empty(), "requests to other hosts: {foreign:?}");
+
+    // A live value is the API's for the same sample, and follows the next one.
+    let m = &found["live_match"];
+    assert!(
+        m.is_object(),
+        "the page never showed the API's sample: {found}"
+    );
+    assert_eq!(m["page"], m["api"], "{m}");
+    assert!(m["page_text"].as_str().unwrap().ends_with("GiB"), "{m}");
+    let interval = found["interval_seconds"].as_f64().unwrap();
+    let moved = &found["live_changed"];
+    assert!(
+        moved["to"].is_array(),
+        "the page did not move within two samples: {moved}"
+    );
+    assert!(
+        moved["after_s"].as_f64().unwrap() <= 2.0 * interval + 1.0,
+        "{moved}"
+    );
+    let live = found["live_chart_points"].as_array().unwrap();
+    assert!(live.iter().any(|n| n.as_u64().unwrap() >= 2), "{live:?}");
+
+    // History draws the stored points; the proxy's requests are listed with their gap charts.
+    assert!(found["history_points"].as_u64().unwrap() >= 2, "{found}");
+    assert_eq!(found["history_canvas"], true);
+    assert!(found["request_rows"].as_u64().unwrap() >= 3, "{found}");
+    assert_eq!(found["keyboard_tabs"], true);
+    for view in [
+        "now-dark-desktop",
+        "now-light-phone",
+        "now-dark-phone",
+        "history-dark-phone",
+    ] {
+        assert_eq!(
+            found[format!("{view}_overflow_px")],
+            0,
+            "{view} scrolls sideways"
+        );
+    }
+    for shot in found["screenshots"].as_array().unwrap() {
+        let p = out.join(shot.as_str().unwrap());
+        let len = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+        assert!(len > 5_000, "{} is missing or empty", p.display());
+    }
+
+    let (gz, raw) = compressed_bytes(&urls).await;
+    let paint = found["first_useful_paint_ms"].as_f64().unwrap();
+    let month = found["history_30d_ms"].as_f64().unwrap();
+    println!(
+        "dashboard: first useful paint {paint:.0} ms, 30-day chart fetch+draw {month:.0} ms \
+         ({} points), assets {gz} bytes gzip ({raw} bytes plain), screenshots in {}",
+        found["history_30d_points"],
+        out.display()
+    );
+    assert!(gz <= 200 * 1024, "dashboard assets are {gz} bytes gzipped");
+
+    // The engine goes away: the diagnosis opens an observation, and the view shows it with its
+    // evidence and action.
+    drop(srv);
+    let start = std::time::Instant::now();
+    loop {
+        let obs = get_json(&format!("{agent}/api/v1/observations?active=true")).await;
+        let open = obs["observations"].as_array().unwrap();
+        if open.iter().any(|o| o["kind"] == "engine_down") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no engine_down observation after the engine stopped: {obs}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let args = [
+        "--observations".as_ref(),
+        browser.as_os_str(),
+        agent.as_ref(),
+        out.as_os_str(),
+    ];
+    let shown = drive(&args).await;
+    assert!(shown["open"].as_u64().unwrap() >= 1, "{shown}");
+    let text = shown["text"].as_str().unwrap();
+    assert!(text.contains("engine_down"), "{text}");
+    assert!(text.contains("action:"), "{text}");
+    assert!(shown["errors"].as_array().unwrap().is_empty(), "{shown}");
+}
+
+/// Runs the browser driver with `args`; its last line of output, as JSON.
+async fn drive(args: &[&std::ffi::OsStr]) -> Value {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/dashboard_cdp.py"
+    );
+    let run = tokio::time::timeout(
+        Duration::from_secs(180),
+        tokio::process::Command::new("python3")
+            .arg(script)
+            .args(args)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the browser driver took over 180 s")
+    .expect("run python3");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "browser driver failed: {}\n{stdout}\n{}",
+        run.status,
+        String::from_utf8_lossy(&run.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap()
+}
