@@ -3,6 +3,11 @@
 #
 #   promtool  <- apt package `prometheus`  (tests/prometheus_rules.rs: `promtool check rules`,
 #                                           `promtool test rules` on deploy/prometheus/)
+#   tmux      <- apt package `tmux`        (tests/e2e_top.rs drives `infermon top` in it)
+#   victoria-metrics <- apt package `victoria-metrics` (crates/remote/tests/receivers.rs: remote
+#                                           write across a receiver outage; so is prometheus)
+#   chromium  <- apt package `chromium`    (tests/e2e_dashboard.rs drives the dashboard in it,
+#                                           headless; bench/dashboard.sh)
 #   cargo-deb <- crates.io, pinned          (tests/package_deb.rs; scripts/package-deb.sh)
 #
 #   eval "$(bash scripts/setup-test-deps.sh)"
@@ -27,6 +32,9 @@ find_promtool() {
 PROMTOOL="$(find_promtool)"
 missing=()
 [ -n "$PROMTOOL" ] || missing+=(prometheus)
+command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v victoria-metrics >/dev/null 2>&1 || missing+=(victoria-metrics)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
@@ -34,13 +42,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
   elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
     as_root=(sudo -n)
   else
-    log "missing: promtool (Debian package: ${missing[*]}), and not running as root."
+    log "missing Debian package(s): ${missing[*]}, and not running as root."
     log "install it with:  sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}"
     log "or set INFERMON_PROMTOOL to a promtool binary (https://prometheus.io/download/)."
     exit 1
   fi
   if ! command -v apt-get >/dev/null 2>&1; then
-    log "missing: promtool, and no apt-get here: install Prometheus' promtool with your package"
+    log "missing: ${missing[*]}, and no apt-get here: install Prometheus' promtool (and tmux) with your package"
     log "manager (or from https://prometheus.io/download/) and put it on PATH or in INFERMON_PROMTOOL."
     exit 1
   fi
@@ -53,6 +61,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
     log "installed ${missing[*]} but promtool is still not on PATH"
     exit 1
   fi
+  command -v tmux >/dev/null 2>&1 || { log "installed ${missing[*]} but tmux is still not on PATH"; exit 1; }
+  command -v chromium >/dev/null 2>&1 || { log "installed ${missing[*]} but chromium is still not on PATH"; exit 1; }
 fi
 
 log "$("$PROMTOOL" --version 2>&1 | head -1)"

@@ -46,6 +46,9 @@ enum Command {
     /// Serve the Model Context Protocol on stdio: read-only tools over a running agent's
     /// API (snapshot, observations, history, requests) and the fit estimate.
     Mcp(cmd::mcp::McpArgs),
+    /// Watch a running agent in the terminal: GPU and CPU bars, memory, per-model tok/s,
+    /// TTFT/TPOT, queue and KV, sparklines, recent requests and observations.
+    Top(cmd::top::TopArgs),
     /// Print a shell completion script (bash, zsh or fish).
     Completions(cmd::generate::CompletionsArgs),
     /// Write the man pages into a directory (used by packaging).
@@ -222,6 +225,13 @@ pub struct AgentArgs {
     /// Objectives for goodput, e.g. ttft=200ms,tpot=50ms,e2e=10s.
     #[arg(long)]
     pub slo: Option<String>,
+    /// Push every sample to a Prometheus remote write receiver (repeatable), e.g.
+    /// http://prometheus:9090/api/v1/write; auth and labels go in [[remote_write]].
+    #[arg(long = "remote-write", value_name = "URL")]
+    pub remote_write: Vec<String>,
+    /// This node's name, the `instance` label of what it pushes (default: the host name).
+    #[arg(long, value_name = "NAME")]
+    pub node_name: Option<String>,
 }
 
 /// `infermon status`
@@ -500,6 +510,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Doctor(d) => cmd::doctor::run(d),
         Command::GpuTruth(g) => cmd::gpu_truth::run(g),
         Command::Mcp(m) => cmd::mcp::run(m),
+        Command::Top(t) => cmd::top::run(t),
         Command::Completions(c) => cmd::generate::completions(c, Cli::command()),
         Command::Manpages(m) => cmd::generate::manpages(m, Cli::command()),
     }

@@ -3,7 +3,8 @@
 //! The agent runs as a user runs it, with every family that carries percentiles present: a
 //! proxy in front of a mock OpenAI engine with streamed requests through it (the request
 //! window's percentiles), and a vLLM engine whose `/metrics` is a recorded vLLM fixture that
-//! moves between two samples (the engine's latency percentiles). Skipped without promtool
+//! moves between two samples (the engine's latency percentiles), and a remote write receiver
+//! (its counters). Skipped without promtool
 //! unless `INFERMON_REQUIRE_E2E=1` (`scripts/setup-test-deps.sh` installs it).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
 
@@ -21,7 +22,8 @@ const VLLM_T10: &str =
     include_str!("../crates/engines/tests/fixtures/vllm/04_dp2_two_models_t10.prom");
 
 /// Families that must be in the exposition for the check to mean anything.
-const MUST_HAVE: [&str; 4] = [
+const MUST_HAVE: [&str; 5] = [
+    "infermon_remote_write_snapshots_dropped_total",
     "infermon_requests_latency_seconds",
     "infermon_engine_latency_seconds",
     "infermon_engine_prompt_tokens_total",
@@ -62,6 +64,9 @@ async fn promtool_finds_nothing_to_lint_on_the_agents_metrics() {
             &format!("vllm={}", vllm.url()),
             "--proxy",
             &format!("{proxy}={}", chat.url()),
+            // A receiver that never answers: the remote write families are exported too.
+            "--remote-write",
+            "http://127.0.0.1:1/api/v1/write",
         ],
         &dir.path().join("data"),
     )

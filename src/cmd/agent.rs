@@ -28,6 +28,8 @@ fn overrides(a: &AgentArgs) -> Overrides {
         capture_bodies: a.capture_bodies,
         slo: a.slo.clone(),
         allowed_hosts: a.allowed_hosts.clone(),
+        remote_write: a.remote_write.clone(),
+        node_name: a.node_name.clone(),
     }
 }
 
@@ -37,10 +39,21 @@ fn open_store(s: &Settings) -> anyhow::Result<Store> {
     let retention = Retention {
         requests: s.retention_requests,
         raw: s.retention_raw,
+        points: Retention::default().points,
         minute: s.retention_minute,
         hour: s.retention_hour,
     };
-    Ok(Store::open(&s.data_dir.join("infermon.db"), retention)?)
+    let (store, set_aside) = Store::open_or_set_aside(&s.data_dir.join("infermon.db"), retention)?;
+    if let Some(a) = set_aside {
+        tracing::warn!(
+            "store \"{}\" could not be used and was moved to \"{}\"; starting with a fresh \
+             store: {}",
+            a.path.display(),
+            a.moved_to.display(),
+            a.reason
+        );
+    }
+    Ok(store)
 }
 
 /// `infermon proxy --listen A --upstream U`: the agent with that one proxy added.
@@ -59,6 +72,8 @@ pub fn run_proxy(p: ProxyArgs) -> anyhow::Result<ExitCode> {
         proxies: vec![format!("{}={}", p.listen, p.upstream)],
         capture_bodies: p.capture_bodies,
         slo: p.slo,
+        remote_write: Vec::new(),
+        node_name: None,
     })
 }
 
@@ -148,11 +163,14 @@ async fn serve(settings: Settings, store: Store) -> anyhow::Result<()> {
         discovery = settings.discovery,
         "infermon agent started"
     );
+    // Subscribed before the sampler starts, so no snapshot is missed.
+    let (remote_stats, remote_tasks) = super::remote_write::start(&settings, &shared, &stop_rx)?;
     let state = AppState {
         shared: shared.clone(),
         token: settings.token.as_deref().map(Arc::from),
         allowed_hosts: settings.allowed_hosts.iter().cloned().collect(),
         max_streams: infermon_api::MAX_STREAMS,
+        remote_write: remote_stats.into(),
         alerts: alert_stats,
     };
     let mut http_stop = stop_rx.clone();
@@ -187,6 +205,10 @@ async fn serve(settings: Settings, store: Store) -> anyhow::Result<()> {
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    // Remote write stops after its request in flight; what is queued stays in the outbox.
+    for t in remote_tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+    }
     if let Some(d) = delivery {
         let _ = tokio::time::timeout(Duration::from_secs(5), d).await;
     }

@@ -9,5 +9,7 @@ pub mod generate;
 pub mod gpu_truth;
 pub mod history;
 pub mod mcp;
+pub mod remote_write;
 pub mod replay;
 pub mod status;
+pub mod top;

@@ -12,7 +12,9 @@ const HOW_TO_ALLOW: &str =
     "allowed_hosts under [agent] in the config, INFERMON_ALLOWED_HOSTS or --allowed-host";
 
 /// Refuses foreign Host names, cross-site state-changing requests and, with a token
-/// configured, requests without it.
+/// configured, requests without it. The dashboard's static files (`/`, `/assets/…`) carry no
+/// data and are read without the token (a browser loading a page or a module cannot send a
+/// header); the page then sends the token on every API request.
 pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if let Err(e) = check(req.method(), req.headers(), &state.allowed_hosts) {
         tracing::warn!(
@@ -24,7 +26,9 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         );
         return e.into_response();
     }
-    if let Some(token) = &state.token {
+    let static_page = matches!(*req.method(), Method::GET | Method::HEAD)
+        && crate::assets::is_page(req.uri().path());
+    if let Some(token) = state.token.as_ref().filter(|_| !static_page) {
         let given = req
             .headers()
             .get(header::AUTHORIZATION)
@@ -264,6 +268,7 @@ mod tests {
             alerts: None,
             allowed_hosts: allowed().into(),
             max_streams: 4,
+            remote_write: std::sync::Arc::from(Vec::new()),
         }
     }
 

@@ -8,15 +8,19 @@
 //! | `GET /api/v1/stream` | server-sent events: one `snapshot` event per sample, one `observation` event per change |
 //! | `GET /api/v1/requests?model=M&since=-15m&limit=100` | requests measured by the proxies, newest first |
 //! | `GET /api/v1/observations?since=-24h&active=true&limit=200` | diagnosis: open and recent observations, newest first |
-//! | `GET /` | dashboard |
+//! | `GET /api/v1/series` | names and labels of the series in the latest snapshot (what history can be asked for) |
+//! | `GET /` | dashboard page; `GET /assets/VERSION/NAME` its files (embedded, gzipped at build time) |
 //!
 //! Security: requests whose `Host` is not a loopback name, an IP literal or one of the
 //! operator's `allowed_hosts` are refused with 421 (DNS rebinding); a request with any method
 //! but GET, HEAD and OPTIONS that carries an `Origin` must come from that same allowed host
 //! (403 otherwise), so state-changing routes are covered when they come. The API has none yet.
-//! When a token is configured every route needs `Authorization: Bearer TOKEN`. At most
-//! [`AppState::max_streams`] event streams are served at once (503 beyond). Errors are JSON
-//! `{"error": "..."}` and never carry internals.
+//! When a token is configured every route needs `Authorization: Bearer TOKEN`, except the
+//! dashboard's static files (`/`, `/assets/…`: no data in them); the page takes the token from
+//! `/?token=…` once, keeps it in the tab's `sessionStorage` and sends it as that header.
+//! The page is served with a Content-Security-Policy that allows no other host and no inline
+//! script. At most [`AppState::max_streams`] event streams are served at once (503 beyond).
+//! Errors are JSON `{"error": "..."}` and never carry internals.
 //!
 //! Served by [`serve`] (not `axum::serve`), with limits a hostile network cannot get around
 //! ([`ServeLimits`]): at most 256 connections at once (`[agent] max_connections`; one more is
@@ -29,11 +33,13 @@
 #![deny(missing_docs)]
 
 mod alerts;
+mod assets;
 mod error;
 mod exposition;
 mod guard;
 mod histograms;
 pub mod query;
+mod remote;
 mod routes;
 mod serve;
 mod streams;
@@ -63,6 +69,8 @@ pub struct AppState {
     pub allowed_hosts: Arc<[String]>,
     /// Most `/api/v1/stream` subscribers served at once ([`MAX_STREAMS`] in the agent).
     pub max_streams: usize,
+    /// Remote write receivers' counters for `/metrics` (empty when none is configured).
+    pub remote_write: Arc<[infermon_remote::Registered]>,
 }
 
 /// Default cap on concurrent `/api/v1/stream` subscribers.
@@ -72,7 +80,9 @@ pub const MAX_STREAMS: usize = 64;
 pub fn app(state: AppState) -> Router {
     let slots = streams::Slots::new(state.max_streams);
     Router::new()
-        .route("/", get(routes::dashboard))
+        .route("/", get(assets::index))
+        .route("/assets/{version}/{name}", get(assets::asset))
+        .route("/api/v1/series", get(routes::series))
         .route("/metrics", get(routes::metrics))
         .route("/api/v1/snapshot", get(routes::snapshot))
         .route("/api/v1/history", get(routes::history))

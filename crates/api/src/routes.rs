@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use futures_util::stream::Stream;
 use tokio_stream::wrappers::BroadcastStream;
@@ -17,10 +17,28 @@ use crate::query;
 use crate::streams::{Slot, Slots};
 use crate::{ApiError, AppState};
 
-const DASHBOARD: &str = include_str!("dashboard.html");
-
-pub async fn dashboard() -> Html<&'static str> {
-    Html(DASHBOARD)
+/// The series of the latest snapshot, by name and labels: what `/api/v1/history` can be asked
+/// for (a series that stopped being produced may still be stored).
+pub async fn series(State(st): State<AppState>) -> Result<Response, ApiError> {
+    let Some(snap) = st.shared.latest().await else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no sample yet: the agent is taking its first sample",
+        ));
+    };
+    let list: Vec<serde_json::Value> = snap
+        .series()
+        .iter()
+        .map(|p| {
+            let labels: serde_json::Map<String, serde_json::Value> = p
+                .labels
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), serde_json::Value::from(v.as_str())))
+                .collect();
+            serde_json::json!({ "name": p.name, "labels": labels, "kind": p.kind })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "series": list })).into_response())
 }
 
 pub async fn not_found() -> ApiError {
@@ -39,6 +57,7 @@ pub async fn metrics(State(st): State<AppState>) -> Response {
     if let Some(a) = &st.alerts {
         body.push_str(&crate::alerts::render(&a.snapshot()));
     }
+    body.push_str(&crate::remote::render(&st.remote_write));
     body.push_str(&crate::histograms::render(
         &st.shared.requests().histograms(),
     ));

@@ -95,6 +95,7 @@ mod tests {
             alerts: None,
             allowed_hosts: Vec::new().into(),
             max_streams: 2,
+            remote_write: std::sync::Arc::from(Vec::new()),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -18,6 +18,7 @@ mod hosts;
 mod limits;
 mod paths;
 mod raw;
+mod remote;
 mod resolve;
 
 pub use duration::parse_duration;
@@ -26,6 +27,7 @@ pub use hosts::check_allowed_host;
 pub use limits::Limits;
 pub use paths::{default_config_paths, default_data_dir};
 pub use raw::{parse_file_text, RawConfig};
+pub use remote::{is_dns_label, RemoteAuth, RemoteWriteSpec};
 pub use resolve::{
     parse_slo, resolve, AlertSpec, EngineSpec, Overrides, ProxySpec, RequestSettings, Settings,
     SloSpec, ENGINE_KINDS, SAMPLE_CONFIG,

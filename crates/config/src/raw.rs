@@ -35,6 +35,34 @@ pub struct RawConfig {
     /// `[diagnosis]`
     #[serde(default)]
     pub diagnosis: RawDiagnosis,
+    /// `[[remote_write]]`
+    #[serde(default)]
+    pub remote_write: Vec<RawRemoteWrite>,
+}
+
+/// `[[remote_write]]`: a Prometheus remote write receiver.
+#[derive(Debug, Default, Deserialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawRemoteWrite {
+    /// Write URL.
+    pub url: String,
+    /// Bearer token.
+    pub bearer_token: Option<String>,
+    /// File holding the bearer token.
+    pub bearer_token_file: Option<String>,
+    /// Basic auth user.
+    pub basic_auth_user: Option<String>,
+    /// Basic auth password.
+    pub basic_auth_password: Option<String>,
+    /// File holding the basic auth password.
+    pub basic_auth_password_file: Option<String>,
+    /// Extra labels on every series.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Snapshots kept while the receiver is away.
+    pub max_pending: Option<i64>,
+    /// Catch-up pace, snapshots per second.
+    pub max_samples_per_second: Option<i64>,
 }
 
 /// `[diagnosis]`
@@ -129,6 +157,8 @@ pub struct RawAgent {
     pub header_read_timeout: Option<String>,
     /// Longest wait at shutdown for requests in flight.
     pub drain_timeout: Option<String>,
+    /// This node's name (a DNS label), the `instance` of what it pushes.
+    pub node_name: Option<String>,
 }
 
 /// `[store]`

@@ -115,6 +115,10 @@ pub struct Overrides {
     pub slo: Option<String>,
     /// `--allowed-host NAME`, repeatable
     pub allowed_hosts: Vec<String>,
+    /// `--remote-write URL`, repeatable
+    pub remote_write: Vec<String>,
+    /// `--node-name NAME`
+    pub node_name: Option<String>,
 }
 
 /// Validated settings.
@@ -137,9 +141,9 @@ pub struct Settings {
     pub root: PathBuf,
     /// Directory of the store.
     pub data_dir: PathBuf,
-    /// Raw sample retention (default 24 h).
+    /// Raw sample retention (default 30 days; compressed after their hour).
     pub retention_raw: Duration,
-    /// 1-minute rollup retention (default 30 days).
+    /// 1-minute rollup retention (default 26 h).
     pub retention_minute: Duration,
     /// 1-hour rollup retention (default 400 days).
     pub retention_hour: Duration,
@@ -164,6 +168,12 @@ pub struct Settings {
     pub diagnosis: bool,
     /// Limits on clients of the API and the proxies, and the shutdown drain.
     pub limits: crate::Limits,
+    /// Prometheus remote write receivers (`[[remote_write]]`, `INFERMON_REMOTE_WRITE`,
+    /// `--remote-write`).
+    pub remote_write: Vec<crate::RemoteWriteSpec>,
+    /// This node's name, the `instance` label of what it pushes (`--node-name`,
+    /// `INFERMON_NODE_NAME`, `[agent] node_name`, else the host name).
+    pub node_name: String,
 }
 
 /// One `[[alert]]` with its durations parsed.
@@ -386,7 +396,7 @@ pub fn resolve(
             "INFERMON_RETENTION_RAW",
             raw.store.retention_raw.as_ref(),
         ),
-        Duration::from_secs(day),
+        Duration::from_secs(30 * day),
         Duration::from_secs(60),
     )?;
     let retention_minute = duration(
@@ -396,7 +406,7 @@ pub fn resolve(
             "INFERMON_RETENTION_MINUTE",
             raw.store.retention_minute.as_ref(),
         ),
-        Duration::from_secs(30 * day),
+        Duration::from_secs(26 * 3600),
         Duration::from_secs(3600),
     )?;
     let retention_hour = duration(
@@ -489,7 +499,11 @@ pub fn resolve(
     let requests = request_settings(&raw, o, &l)?;
     let alerts = alerts(&raw)?;
     let limits = crate::limits::resolve(&raw, env)?;
+    let remote_write = crate::remote::remote_write(&raw, &o.remote_write, env)?;
+    let node_name = crate::remote::node_name(&raw, o.node_name.as_ref(), env)?;
     Ok(Settings {
+        remote_write,
+        node_name,
         limits,
         alerts,
         diagnosis,

@@ -1,0 +1,309 @@
+//! The two tasks of remote write: queueing each broadcast snapshot, and sending the queue.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use infermon_model::Snapshot;
+use infermon_store::{OutboxItem, Store};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
+use tokio::sync::{broadcast, watch};
+
+use crate::{enqueue, wire, Auth, Stats, Target};
+
+/// Longest wait between retries.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Wait after a failed request, doubled on each failure in a row.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Runs `f` on the store off the async workers; `None` if the lock was poisoned or the task
+/// could not run.
+async fn with_store<T: Send + 'static>(
+    store: &Arc<Mutex<Store>>,
+    f: impl FnOnce(&Store) -> T + Send + 'static,
+) -> Option<T> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || store.lock().ok().map(|s| f(&s)))
+        .await
+        .ok()
+        .flatten()
+}
+
+/// Queues every snapshot of `snapshots` for every target until `stop`.
+pub async fn run_enqueuer(
+    targets: Vec<(Target, Arc<Stats>)>,
+    mut snapshots: broadcast::Receiver<Arc<Snapshot>>,
+    store: Arc<Mutex<Store>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let targets = Arc::new(targets);
+    loop {
+        let snap = tokio::select! {
+            r = snapshots.recv() => r,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        let snap = match snap {
+            Ok(s) => s,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!("remote write: fell {n} snapshots behind; they are not sent");
+                for (_, st) in targets.iter() {
+                    st.dropped_unqueued.fetch_add(n, Ordering::Relaxed);
+                }
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let ts = targets.clone();
+        let errors = with_store(&store, move |s| {
+            let mut errors = Vec::new();
+            for (t, st) in ts.iter() {
+                if let Err(e) = enqueue(s, t, &snap, st, now_ms()) {
+                    st.dropped_unqueued.fetch_add(1, Ordering::Relaxed);
+                    errors.push(format!("{}: {e}", t.url));
+                }
+            }
+            errors
+        })
+        .await
+        .unwrap_or_else(|| vec!["the store is unavailable".to_string()]);
+        for e in errors {
+            tracing::warn!("remote write: {e}");
+        }
+    }
+}
+
+fn headers(auth: &Auth) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/x-protobuf"),
+    );
+    h.insert(CONTENT_ENCODING, HeaderValue::from_static("snappy"));
+    h.insert(
+        "X-Prometheus-Remote-Write-Version",
+        HeaderValue::from_static("0.1.0"),
+    );
+    h.insert(
+        reqwest::header::USER_AGENT,
+        HeaderValue::from_static(concat!("infermon/", env!("CARGO_PKG_VERSION"))),
+    );
+    let value = match auth {
+        Auth::None => None,
+        Auth::Bearer(t) => Some(format!("Bearer {t}")),
+        Auth::Basic { user, password } => Some(format!(
+            "Basic {}",
+            base64(format!("{user}:{password}").as_bytes())
+        )),
+    };
+    if let Some(mut v) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        v.set_sensitive(true);
+        h.insert(AUTHORIZATION, v);
+    }
+    h
+}
+
+/// Standard base64 with padding (RFC 4648), for the Basic header.
+fn base64(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for c in data.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// How one request ended.
+enum Outcome {
+    /// 2xx: delete the batch.
+    Accepted,
+    /// 4xx other than 429: the receiver will never take it; drop it.
+    Refused(String),
+    /// 5xx, 429, a network error or a timeout: keep it and retry after the wait, if given.
+    Retry(String, Option<Duration>),
+}
+
+async fn post(client: &reqwest::Client, t: &Target, body: Vec<u8>) -> Outcome {
+    let r = client
+        .post(&t.url)
+        .headers(headers(&t.auth))
+        .timeout(t.timeout)
+        .body(body)
+        .send()
+        .await;
+    let r = match r {
+        Ok(r) => r,
+        Err(e) => {
+            let mut why = format!("POST {}: {e}", t.url);
+            let mut cur = std::error::Error::source(&e);
+            while let Some(c) = cur {
+                why.push_str(&format!(": {c}"));
+                cur = c.source();
+            }
+            return Outcome::Retry(why, None);
+        }
+    };
+    let status = r.status();
+    if status.is_success() {
+        return Outcome::Accepted;
+    }
+    let retry_after = r
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|s| Duration::from_secs(s).min(MAX_BACKOFF * 2));
+    let text = r.text().await.unwrap_or_default();
+    let text: String = text.trim().chars().take(300).collect();
+    let why = format!("{} answered {status}: {text}", t.url);
+    if status.as_u16() == 429 || status.is_server_error() {
+        Outcome::Retry(why, retry_after)
+    } else {
+        Outcome::Refused(why)
+    }
+}
+
+/// One request's body from queued items: their protobuf bytes joined, compressed again.
+/// Items that cannot be read back are returned apart (they are dropped: they can never be
+/// sent).
+fn batch_body(items: &[OutboxItem]) -> (Option<Vec<u8>>, Vec<i64>) {
+    let mut raw = Vec::new();
+    let mut bad = Vec::new();
+    for i in items {
+        match wire::decompress(&i.payload) {
+            Ok(b) => raw.extend_from_slice(&b),
+            Err(_) => bad.push(i.id),
+        }
+    }
+    (wire::compress(&raw).ok(), bad)
+}
+
+/// Sends `target`'s queue until `stop`, oldest first.
+pub async fn run_sender(
+    target: Target,
+    store: Arc<Mutex<Store>>,
+    stats: Arc<Stats>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let client = reqwest::Client::new();
+    let channel = target.channel();
+    let mut backoff = FIRST_BACKOFF;
+    let mut last_error = String::new();
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let (ch, limit) = (channel.clone(), target.batch.max(1));
+        let taken = with_store(&store, move |s| {
+            let o = s.outbox();
+            Some((o.oldest(&ch, limit).ok()?, o.len(&ch).ok()?))
+        })
+        .await
+        .flatten();
+        let Some((items, pending)) = taken else {
+            pause(&mut stop, Duration::from_secs(1)).await;
+            continue;
+        };
+        stats.pending.store(pending, Ordering::Relaxed);
+        if items.is_empty() {
+            pause(&mut stop, Duration::from_millis(500)).await;
+            continue;
+        }
+        let (body, bad) = batch_body(&items);
+        let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
+        let outcome = match body {
+            Some(b) => post(&client, &target, b).await,
+            None => Outcome::Refused("the batch could not be compressed".to_string()),
+        };
+        let n = items.len() as u64;
+        match outcome {
+            Outcome::Accepted => {
+                stats
+                    .sent
+                    .fetch_add(n - bad.len() as u64, Ordering::Relaxed);
+                stats
+                    .dropped_rejected
+                    .fetch_add(bad.len() as u64, Ordering::Relaxed);
+                if !last_error.is_empty() {
+                    tracing::info!("remote write to {} recovered", target.url);
+                    last_error.clear();
+                }
+                backoff = FIRST_BACKOFF;
+                delete(&store, ids).await;
+                // Bounded catch-up: n snapshots at max_samples_per_second.
+                if pending > n {
+                    let per = f64::from(target.max_samples_per_second.max(1));
+                    pause(&mut stop, Duration::from_secs_f64(n as f64 / per)).await;
+                }
+            }
+            Outcome::Refused(why) => {
+                stats.dropped_rejected.fetch_add(n, Ordering::Relaxed);
+                tracing::warn!("remote write: {n} snapshots dropped: {why}");
+                delete(&store, ids).await;
+            }
+            Outcome::Retry(why, wait) => {
+                stats.failed_requests.fetch_add(1, Ordering::Relaxed);
+                if why != last_error {
+                    tracing::warn!("remote write: {why}; {pending} snapshots kept, retrying");
+                    last_error = why;
+                }
+                let wait = wait.unwrap_or(backoff);
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                pause(&mut stop, wait).await;
+            }
+        }
+    }
+}
+
+async fn delete(store: &Arc<Mutex<Store>>, ids: Vec<i64>) {
+    let failed = with_store(store, move |s| {
+        let o = s.outbox();
+        ids.iter().filter(|id| o.delivered(**id).is_err()).count()
+    })
+    .await;
+    if failed != Some(0) {
+        tracing::warn!("remote write: sent items could not be removed from the outbox; they will be sent again");
+    }
+}
+
+async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => {}
+        _ = stop.wait_for(|s| *s) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::base64;
+
+    #[test]
+    fn base64_by_rfc4648_examples() {
+        let cases = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ];
+        for (i, o) in cases {
+            assert_eq!(base64(i.as_bytes()), o);
+        }
+    }
+}

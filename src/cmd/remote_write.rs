@@ -1,0 +1,67 @@
+//! Starts Prometheus remote write for the agent: one queueing task fed by the snapshot
+//! broadcast, one sender per receiver (see `infermon-remote`).
+
+use std::sync::Arc;
+
+use infermon_agent::Shared;
+use infermon_config::{RemoteAuth, Settings};
+use infermon_remote::{run_enqueuer, run_sender, Auth, Registered, Stats, Target};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Spawns the tasks; call before the sampler starts so no snapshot is missed.
+pub fn start(
+    settings: &Settings,
+    shared: &Arc<Shared>,
+    stop: &watch::Receiver<bool>,
+) -> anyhow::Result<(Vec<Registered>, Vec<JoinHandle<()>>)> {
+    if settings.remote_write.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let store = shared
+        .store()
+        .ok_or_else(|| anyhow::anyhow!("remote write needs the store: it queues in its outbox"))?;
+    let (mut targets, mut stats, mut tasks) = (Vec::new(), Vec::new(), Vec::new());
+    for spec in &settings.remote_write {
+        let mut t = Target::new(&spec.url, &settings.node_name);
+        t.auth = match &spec.auth {
+            RemoteAuth::None => Auth::None,
+            RemoteAuth::Bearer(tok) => Auth::Bearer(tok.clone()),
+            RemoteAuth::Basic { user, password } => Auth::Basic {
+                user: user.clone(),
+                password: password.clone(),
+            },
+        };
+        t.labels.extend(spec.labels.iter().cloned());
+        t.max_pending = spec.max_pending;
+        t.max_samples_per_second = spec.max_samples_per_second;
+        let st = Arc::new(Stats::default());
+        tasks.push(tokio::spawn(run_sender(
+            t.clone(),
+            store.clone(),
+            st.clone(),
+            stop.clone(),
+        )));
+        let hours = spec.max_pending as f64 * settings.interval.as_secs_f64() / 3600.0;
+        tracing::info!(
+            url = %spec.url,
+            node = %settings.node_name,
+            "remote write: queue holds {} snapshots ({hours:.0} h at {} s)",
+            spec.max_pending,
+            settings.interval.as_secs_f64()
+        );
+        stats.push(Registered {
+            url: spec.url.clone(),
+            stats: st.clone(),
+            capacity: spec.max_pending,
+        });
+        targets.push((t, st));
+    }
+    tasks.push(tokio::spawn(run_enqueuer(
+        targets,
+        shared.subscribe(),
+        store,
+        stop.clone(),
+    )));
+    Ok((stats, tasks))
+}
