@@ -1,7 +1,8 @@
 //! `infermon agent --remote-write URL` against the real Prometheus (Debian package, 2.42, with
 //! its remote write receiver on): the receiver is stopped for a while and started again on the
 //! same data, and a PromQL query over the whole span, outage included, returns exactly the
-//! samples the agent stored itself in that span. Skipped without Prometheus unless
+//! samples the agent stored itself in that span, and the request histograms of `/metrics`
+//! arrive too. Skipped without Prometheus unless
 //! `INFERMON_REQUIRE_E2E=1` (`scripts/setup-test-deps.sh` installs it).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
 
@@ -104,8 +105,17 @@ async fn every_sample_reaches_prometheus_across_a_receiver_outage() {
     let prom = start_prometheus(&bin, dir.path(), &addr);
     support::wait_http_ok(&format!("{base}/-/ready"), Duration::from_secs(60)).await;
 
+    let engine = infermon_mockllm::spawn(infermon_mockllm::MockConfig {
+        tokens: 4,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let proxy = format!("127.0.0.1:{}", support::free_port());
     let (_agent, api) = support::start_agent(
         &[
+            "--proxy",
+            &format!("{proxy}={}", engine.url()),
             "--no-discovery",
             "--interval",
             "1s",
@@ -120,6 +130,25 @@ async fn every_sample_reaches_prometheus_across_a_receiver_outage() {
     )
     .await;
     let from = now_ms();
+    // Requests through the proxy, so the request histograms have something to push.
+    support::wait_http_ok(
+        &format!("http://{proxy}/v1/models"),
+        Duration::from_secs(30),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    for _ in 0..3 {
+        let body = serde_json::json!({"model": "mock", "stream": true,
+            "messages": [{"role": "user", "content": "hi"}]});
+        let r = client
+            .post(format!("http://{proxy}/v1/chat/completions"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.bytes().await.unwrap();
+    }
     tokio::time::sleep(Duration::from_secs(6)).await;
     stop(prom);
     let outage_start = now_ms();
@@ -148,6 +177,37 @@ async fn every_sample_reaches_prometheus_across_a_receiver_outage() {
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     };
+    // The request histograms went too: the TTFT count equals the agent's own /metrics.
+    let metrics = support::get_text(&format!("{api}/metrics")).await;
+    let local: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("gen_ai_server_time_to_first_token_seconds_count{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    let q = "sum(last_over_time(gen_ai_server_time_to_first_token_seconds_count{instance=\"node-a\"}[5m]))";
+    let enc: String = q
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let v: Value = reqwest::get(format!(
+        "{base}/api/v1/query?query={enc}&time={}",
+        to as f64 / 1000.0
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let pushed = v["data"]["result"][0]["value"][1]
+        .as_str()
+        .and_then(|s| s.parse::<f64>().ok());
+    assert_eq!(local, 3.0, "{metrics}");
+    assert_eq!(pushed, Some(local), "histogram count in Prometheus: {v}");
     let log = std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default();
     stop(prom);
     assert_eq!(

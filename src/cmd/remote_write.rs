@@ -57,10 +57,15 @@ pub fn start(
         });
         targets.push((t, st));
     }
+    let histograms: infermon_remote::MoreSeries = {
+        let shared = shared.clone();
+        Arc::new(move || infermon_api::request_histograms_text(&shared))
+    };
     tasks.push(tokio::spawn(run_enqueuer(
         targets,
         shared.subscribe(),
         store,
+        Some(histograms),
         stop.clone(),
     )));
     Ok((stats, tasks))

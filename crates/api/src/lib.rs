@@ -73,6 +73,12 @@ pub struct AppState {
     pub remote_write: Arc<[infermon_remote::Registered]>,
 }
 
+/// The proxy's request histograms as `/metrics` shows them (Prometheus text), for senders
+/// that push what `/metrics` serves (remote write).
+pub fn request_histograms_text(shared: &Shared) -> String {
+    histograms::render(&shared.requests().histograms())
+}
+
 /// Default cap on concurrent `/api/v1/stream` subscribers.
 pub const MAX_STREAMS: usize = 64;
 

@@ -3,7 +3,8 @@
 //! Thanos receive).
 //!
 //! Each snapshot becomes one queued item per target in the store's persisted outbox (channel
-//! `remote_write:URL`): the series of [`infermon_model::Snapshot::series`] at the sample's time,
+//! `remote_write:URL`): the series of [`infermon_model::Snapshot::series`] (and the proxy's
+//! request histograms, given as exposition text) at the sample's time,
 //! protobuf-encoded and snappy-compressed (about 1–2 KB). A sender task per target takes the
 //! oldest items, joins them into one request (protobuf repeated fields concatenate), and
 //! deletes them only when the receiver answered 2xx. 5xx, 429 and network errors are retried
@@ -29,7 +30,7 @@ use std::time::Duration;
 use infermon_model::Snapshot;
 use infermon_store::{Store, StoreError};
 
-pub use send::{run_enqueuer, run_sender};
+pub use send::{run_enqueuer, run_sender, MoreSeries};
 
 /// Snapshots a queue holds by default: 27.8 h at 2 s.
 pub const DEFAULT_MAX_PENDING: usize = 50_000;
@@ -166,7 +167,25 @@ pub fn enqueue(
     stats: &Stats,
     now_ms: i64,
 ) -> Result<(), EnqueueError> {
-    let raw = wire::encode_points(&snapshot.series(), snapshot.ts_unix_ms, &target.labels);
+    enqueue_with(store, target, snapshot, &[], stats, now_ms)
+}
+
+/// [`enqueue`] with more samples sent at the snapshot's time: the series `/metrics` shows
+/// beside the snapshot's (the proxy's request histograms), parsed from their text.
+pub fn enqueue_with(
+    store: &Store,
+    target: &Target,
+    snapshot: &Snapshot,
+    more: &[infermon_promtext::Sample],
+    stats: &Stats,
+    now_ms: i64,
+) -> Result<(), EnqueueError> {
+    let mut raw = wire::encode_points(&snapshot.series(), snapshot.ts_unix_ms, &target.labels);
+    raw.extend(wire::encode_samples(
+        more,
+        snapshot.ts_unix_ms,
+        &target.labels,
+    ));
     let payload = wire::compress(&raw).map_err(|e| {
         EnqueueError::Compress(format!(
             "snappy compression of a {}-byte remote write request: {e}",

@@ -9,7 +9,7 @@ use infermon_store::{OutboxItem, Store};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
 use tokio::sync::{broadcast, watch};
 
-use crate::{enqueue, wire, Auth, Stats, Target};
+use crate::{enqueue_with, wire, Auth, Stats, Target};
 
 /// Longest wait between retries.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -35,13 +35,19 @@ async fn with_store<T: Send + 'static>(
         .flatten()
 }
 
-/// Queues every snapshot of `snapshots` for every target until `stop`.
+/// Exposition text of series to send beside each snapshot's (read when the snapshot arrives).
+pub type MoreSeries = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// Queues every snapshot of `snapshots` for every target until `stop`, with the series of
+/// `more` at the same time.
 pub async fn run_enqueuer(
     targets: Vec<(Target, Arc<Stats>)>,
     mut snapshots: broadcast::Receiver<Arc<Snapshot>>,
     store: Arc<Mutex<Store>>,
+    more: Option<MoreSeries>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let mut warned = false;
     let targets = Arc::new(targets);
     loop {
         let snap = tokio::select! {
@@ -59,11 +65,22 @@ pub async fn run_enqueuer(
             }
             Err(broadcast::error::RecvError::Closed) => return,
         };
+        let extra = match more.as_ref().map(|f| infermon_promtext::parse(&f())) {
+            None => Vec::new(),
+            Some(Ok(x)) => x.samples,
+            Some(Err(e)) => {
+                if !warned {
+                    tracing::warn!("remote write: request histograms not sent: {e}");
+                    warned = true;
+                }
+                Vec::new()
+            }
+        };
         let ts = targets.clone();
         let errors = with_store(&store, move |s| {
             let mut errors = Vec::new();
             for (t, st) in ts.iter() {
-                if let Err(e) = enqueue(s, t, &snap, st, now_ms()) {
+                if let Err(e) = enqueue_with(s, t, &snap, &extra, st, now_ms()) {
                     st.dropped_unqueued.fetch_add(1, Ordering::Relaxed);
                     errors.push(format!("{}: {e}", t.url));
                 }

@@ -58,20 +58,30 @@ pub struct Sample {
 /// does when it scrapes with `honor_labels: false` (the engine URL infermon puts in
 /// `instance` arrives as `exported_instance` both ways, so the same queries work).
 pub fn labels_of(point: &SeriesPoint, extra: &[(String, String)]) -> Vec<Label> {
-    let mut out: Vec<Label> = Vec::with_capacity(1 + point.labels.len() + extra.len());
+    let own = point.labels.iter().map(|(k, v)| (*k, v.as_str()));
+    labels_for(point.name, own, extra)
+}
+
+/// [`labels_of`] for any name and label pairs.
+pub fn labels_for<'a>(
+    name: &str,
+    own: impl Iterator<Item = (&'a str, &'a str)>,
+    extra: &[(String, String)],
+) -> Vec<Label> {
+    let mut out: Vec<Label> = Vec::with_capacity(8 + extra.len());
     out.push(Label {
         name: "__name__".into(),
-        value: point.name.into(),
+        value: name.into(),
     });
-    for (k, v) in &point.labels {
+    for (k, v) in own {
         let name = if extra.iter().any(|(e, _)| e == k) {
             format!("exported_{k}")
         } else {
-            (*k).to_string()
+            k.to_string()
         };
         out.push(Label {
             name,
-            value: v.clone(),
+            value: v.to_string(),
         });
     }
     for (k, v) in extra {
@@ -93,6 +103,33 @@ pub fn encode_points(points: &[SeriesPoint], ts_ms: i64, extra: &[(String, Strin
                 labels: labels_of(p, extra),
                 samples: vec![Sample {
                     value: p.value,
+                    timestamp: ts_ms,
+                }],
+            })
+            .collect(),
+    }
+    .encode_to_vec()
+}
+
+/// Samples of a Prometheus text exposition (the agent's request histograms) at `ts_ms`, as a
+/// `WriteRequest`, protobuf-encoded; their own timestamps, if any, are ignored.
+pub fn encode_samples(
+    samples: &[infermon_promtext::Sample],
+    ts_ms: i64,
+    extra: &[(String, String)],
+) -> Vec<u8> {
+    WriteRequest {
+        timeseries: samples
+            .iter()
+            .filter(|s| s.value.is_finite())
+            .map(|s| TimeSeries {
+                labels: labels_for(
+                    &s.name,
+                    s.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                    extra,
+                ),
+                samples: vec![Sample {
+                    value: s.value,
                     timestamp: ts_ms,
                 }],
             })
