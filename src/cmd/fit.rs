@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use infermon_fit::report::{table, what_ifs};
+use infermon_fit::report::{estimate_fields, table, what_ifs};
 use infermon_fit::units::{format_bytes, parse_bytes};
 use infermon_fit::{compare, estimate, largest_context, parse_args, ModelInfo, ServerParams};
 
@@ -68,22 +68,9 @@ fn report(
         .filter(|_| measured.is_none())
         .map(|a| e.total_bytes <= a);
     if args.json {
-        let v = serde_json::json!({
+        let mut v = serde_json::json!({
             "model": model,
             "params": p,
-            "weights_bytes": e.weights_bytes,
-            "kv_bytes": e.kv_bytes,
-            "compute_bytes": e.compute_bytes,
-            "output_bytes": e.output_bytes,
-            "tokenizer_bytes": e.tokenizer_bytes,
-            "sampler_bytes": e.sampler_bytes,
-            "overhead_bytes": e.overhead_bytes,
-            "total_bytes": e.total_bytes,
-            "kv": e.kv,
-            "geometry": e.geometry,
-            "devices": e.devices,
-            "prompt_cache_limit_bytes": e.prompt_cache_limit_bytes,
-            "notes": e.notes,
             "what_if": ifs,
             "budget_bytes": budget,
             "largest_context_in_budget": largest.flatten(),
@@ -92,6 +79,9 @@ fn report(
             "measured": measured,
             "comparison": cmp,
         });
+        if let serde_json::Value::Object(m) = &mut v {
+            m.extend(estimate_fields(&e));
+        }
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }

@@ -7,6 +7,30 @@ use crate::model_info::ModelInfo;
 use crate::params::{FlashAttn, ServerParams};
 use crate::units::format_bytes;
 
+/// The estimate's parts as JSON fields (`weights_bytes` … `notes`): the one shape `infermon fit
+/// --json` and the MCP `fit` tool both print, each adding its own context around it.
+pub fn estimate_fields(e: &Estimate) -> serde_json::Map<String, serde_json::Value> {
+    let v = serde_json::json!({
+        "weights_bytes": e.weights_bytes,
+        "kv_bytes": e.kv_bytes,
+        "compute_bytes": e.compute_bytes,
+        "output_bytes": e.output_bytes,
+        "tokenizer_bytes": e.tokenizer_bytes,
+        "sampler_bytes": e.sampler_bytes,
+        "overhead_bytes": e.overhead_bytes,
+        "total_bytes": e.total_bytes,
+        "kv": e.kv,
+        "geometry": e.geometry,
+        "devices": e.devices,
+        "prompt_cache_limit_bytes": e.prompt_cache_limit_bytes,
+        "notes": e.notes,
+    });
+    match v {
+        serde_json::Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    }
+}
+
 /// One "what if" row.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct WhatIf {

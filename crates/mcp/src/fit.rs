@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use infermon_fit::report::what_ifs;
+use infermon_fit::report::{estimate_fields, what_ifs};
 use infermon_fit::units::parse_bytes;
 use infermon_fit::{estimate, largest_context, parse_args, ModelInfo};
 use serde_json::{json, Value};
@@ -75,28 +75,19 @@ pub fn fit(req: &FitRequest, available: Option<u64>) -> Result<Value, String> {
     let e = estimate(&info, draft.as_ref(), &p, req.gpu).map_err(|e| e.to_string())?;
     let ifs = what_ifs(&info, draft.as_ref(), &p, req.gpu, &e);
     let largest = budget.and_then(|b| largest_context(&info, draft.as_ref(), &p, req.gpu, b));
-    Ok(json!({
+    let mut v = json!({
         "model": model,
         "params": p,
-        "weights_bytes": e.weights_bytes,
-        "kv_bytes": e.kv_bytes,
-        "compute_bytes": e.compute_bytes,
-        "output_bytes": e.output_bytes,
-        "tokenizer_bytes": e.tokenizer_bytes,
-        "sampler_bytes": e.sampler_bytes,
-        "overhead_bytes": e.overhead_bytes,
-        "total_bytes": e.total_bytes,
-        "kv": e.kv,
-        "geometry": e.geometry,
-        "devices": e.devices,
-        "prompt_cache_limit_bytes": e.prompt_cache_limit_bytes,
-        "notes": e.notes,
         "what_if": ifs,
         "budget_bytes": budget,
         "largest_context_in_budget": largest,
         "node_available_bytes": available,
         "fits_now": available.map(|a| e.total_bytes <= a),
-    }))
+    });
+    if let Value::Object(m) = &mut v {
+        m.extend(estimate_fields(&e));
+    }
+    Ok(v)
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod bandwidth;
+pub mod civil;
 pub mod compare;
 mod derive;
 pub mod detail;
