@@ -16,20 +16,41 @@ use support::*;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
+/// Requantizes the test model with llama-quantize. The error names llama-quantize's own last
+/// lines and the free space of the output's file system (a full disk is the usual cause).
 fn quantize(e: &Engine, dir: &Path, q: &str) -> PathBuf {
     let out = dir.join(format!("smollm2-{q}.gguf"));
-    let st = Command::new(&e.quantize)
+    let run = Command::new(&e.quantize)
         .arg("--allow-requantize")
         .arg(&e.model)
         .arg(&out)
         .arg(q)
         .arg("2")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
+        .output()
         .expect("run llama-quantize");
-    assert!(st.success(), "llama-quantize {q} failed");
+    if !run.status.success() {
+        let log = String::from_utf8_lossy(&run.stderr);
+        let tail: Vec<&str> = log.lines().rev().take(15).collect();
+        let df = Command::new("df")
+            .arg("-h")
+            .arg(dir)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        panic!(
+            "llama-quantize {q} failed ({}); its last lines, newest first:\n{}\nfree space:\n{df}",
+            run.status,
+            tail.join("\n")
+        );
+    }
     out
+}
+
+/// The weights a configuration is served with: a file as it is, or the test model requantized
+/// just before its run and deleted after it, so that at most one extra GGUF is on disk.
+enum Weights<'a> {
+    File(&'a PathBuf),
+    Quantized(&'static str),
 }
 
 fn rss_bytes(pid: u32) -> u64 {
@@ -84,25 +105,27 @@ async fn estimate_matches_real_llama_server_memory() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let q8 = quantize(&engine, dir.path(), "Q8_0");
-    let q51 = quantize(&engine, dir.path(), "Q5_1");
     let base = engine.model.clone();
     let draft_path = engine.model.to_str().unwrap();
-    let configs: Vec<(&str, &PathBuf, Vec<&str>)> = vec![
-        ("Q4_1", &base, vec!["-c", "1024", "-np", "1"]),
-        ("Q4_1", &base, vec!["-c", "2048", "-np", "2"]),
+    let configs: Vec<(&str, Weights, Vec<&str>)> = vec![
+        ("Q4_1", Weights::File(&base), vec!["-c", "1024", "-np", "1"]),
+        ("Q4_1", Weights::File(&base), vec!["-c", "2048", "-np", "2"]),
         (
             "Q4_1",
-            &base,
+            Weights::File(&base),
             vec![
                 "-c", "4096", "-np", "1", "-ctk", "q8_0", "-ctv", "q8_0", "-fa", "on",
             ],
         ),
-        ("Q4_1", &base, vec!["-c", "4096", "-np", "2"]),
-        ("Q8_0", &q8, vec!["-c", "2048", "-np", "1"]),
+        ("Q4_1", Weights::File(&base), vec!["-c", "4096", "-np", "2"]),
+        (
+            "Q8_0",
+            Weights::Quantized("Q8_0"),
+            vec!["-c", "2048", "-np", "1"],
+        ),
         (
             "Q5_1",
-            &q51,
+            Weights::Quantized("Q5_1"),
             vec![
                 "-c", "2048", "-np", "2", "-ctk", "q8_0", "-ctv", "q8_0", "-fa", "on",
             ],
@@ -111,7 +134,7 @@ async fn estimate_matches_real_llama_server_memory() {
         // two contexts. Without --spec-type this build loads the draft but never runs it.
         (
             "Q4_1",
-            &base,
+            Weights::File(&base),
             vec![
                 "-c",
                 "2048",
@@ -129,9 +152,17 @@ async fn estimate_matches_real_llama_server_memory() {
 
 /// Starts the server once per config, warms it up and compares `infermon fit --against` with
 /// its RSS (within 5 % or 32 MiB) and the KV bytes with its log; prints the table to stderr.
-async fn check_configs(engine: &Engine, dir: &Path, configs: &[(&str, &PathBuf, Vec<&str>)]) {
+async fn check_configs(engine: &Engine, dir: &Path, configs: &[(&str, Weights<'_>, Vec<&str>)]) {
     let mut rows: Vec<String> = Vec::new();
-    for (quant, model, args) in configs {
+    for (quant, weights, args) in configs {
+        let made;
+        let model = match weights {
+            Weights::File(p) => *p,
+            Weights::Quantized(q) => {
+                made = quantize(engine, dir, q);
+                &made
+            }
+        };
         let log_path = dir.join(format!("server-{}-{}.log", quant, rows.len()));
         let log = std::fs::File::create(&log_path).unwrap();
         let mut server_args = vec!["-lv", "4"];
@@ -185,6 +216,9 @@ async fn check_configs(engine: &Engine, dir: &Path, configs: &[(&str, &PathBuf, 
             measured / MIB
         );
         drop(server);
+        if let Weights::Quantized(_) = weights {
+            std::fs::remove_file(model).unwrap();
+        }
     }
     eprintln!("| quant | llama-server flags | estimated MiB | RSS MiB | RSS seen by fit MiB | error MiB | KV est MiB | KV server MiB |");
     for r in rows {
@@ -201,20 +235,32 @@ async fn estimate_matches_real_llama_server_memory_gemma() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let configs: Vec<(&str, &PathBuf, Vec<&str>)> = vec![
-        ("Q4_K_M", &gemma, vec!["-c", "1024", "-np", "1"]),
-        ("Q4_K_M", &gemma, vec!["-c", "4096", "-np", "4"]),
+    let configs: Vec<(&str, Weights, Vec<&str>)> = vec![
         (
             "Q4_K_M",
-            &gemma,
+            Weights::File(&gemma),
+            vec!["-c", "1024", "-np", "1"],
+        ),
+        (
+            "Q4_K_M",
+            Weights::File(&gemma),
+            vec!["-c", "4096", "-np", "4"],
+        ),
+        (
+            "Q4_K_M",
+            Weights::File(&gemma),
             vec![
                 "-c", "8192", "-np", "4", "-ctk", "q8_0", "-ctv", "q8_0", "-fa", "on",
             ],
         ),
-        ("Q4_K_M", &gemma, vec!["-c", "16384", "-np", "1"]),
         (
             "Q4_K_M",
-            &gemma,
+            Weights::File(&gemma),
+            vec!["-c", "16384", "-np", "1"],
+        ),
+        (
+            "Q4_K_M",
+            Weights::File(&gemma),
             vec!["-c", "8192", "-np", "1", "--swa-full"],
         ),
     ];
