@@ -133,12 +133,7 @@ fn origin_host(origin: &str) -> Option<String> {
     Some(host_name(authority))
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
+pub(crate) use infermon_model::names::secrets_equal as constant_time_eq;
 
 #[cfg(test)]
 mod tests {

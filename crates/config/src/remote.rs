@@ -45,7 +45,27 @@ const MIN_PENDING: i64 = 100;
 /// The largest (about 3 GB of queue at worst).
 const MAX_PENDING: i64 = 2_000_000;
 
-fn value(key: String, value: String, layer: &'static str, expected: &str) -> ConfigError {
+/// A queue cap from the file: `None` when not given, else from [`MIN_PENDING`] to
+/// [`MAX_PENDING`].
+pub(crate) fn check_pending(key: &str, v: Option<i64>) -> Result<Option<usize>, ConfigError> {
+    match v {
+        None => Ok(None),
+        Some(n) if (MIN_PENDING..=MAX_PENDING).contains(&n) => Ok(usize::try_from(n).ok()),
+        Some(n) => Err(value(
+            key.to_string(),
+            n.to_string(),
+            "file",
+            &format!("a number of samples from {MIN_PENDING} to {MAX_PENDING}"),
+        )),
+    }
+}
+
+pub(crate) fn value(
+    key: String,
+    value: String,
+    layer: &'static str,
+    expected: &str,
+) -> ConfigError {
     ConfigError::Value {
         key,
         value,
@@ -97,16 +117,9 @@ fn check_label(key: &str, name: &str) -> Result<(), ConfigError> {
     }
 }
 
-/// A DNS label: 1–63 of `[a-z0-9-]`, not starting or ending with `-`.
-pub fn is_dns_label(s: &str) -> bool {
-    (1..=63).contains(&s.len())
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
+pub use infermon_model::names::is_dns_label;
 
-fn read_secret(key: &str, path: &str) -> Result<String, ConfigError> {
+pub(crate) fn read_secret(key: &str, path: &str) -> Result<String, ConfigError> {
     std::fs::read_to_string(path)
         .map(|s| s.trim().to_string())
         .map_err(|e| {
@@ -235,15 +248,7 @@ pub fn remote_write(
         for name in labels.keys() {
             check_label(&k("labels"), name)?;
         }
-        let max_pending = r.max_pending.unwrap_or(DEFAULT_MAX_PENDING as i64);
-        if !(MIN_PENDING..=MAX_PENDING).contains(&max_pending) {
-            return Err(value(
-                k("max_pending"),
-                max_pending.to_string(),
-                "file",
-                &format!("a number of snapshots from {MIN_PENDING} to {MAX_PENDING}"),
-            ));
-        }
+        let max_pending = check_pending(&k("max_pending"), r.max_pending)?;
         let rate = r.max_samples_per_second.unwrap_or(500);
         if !(1..=100_000).contains(&rate) {
             return Err(value(
@@ -257,7 +262,7 @@ pub fn remote_write(
             url,
             auth,
             labels: labels.into_iter().collect(),
-            max_pending: usize::try_from(max_pending).unwrap_or(DEFAULT_MAX_PENDING),
+            max_pending: max_pending.unwrap_or(DEFAULT_MAX_PENDING),
             max_samples_per_second: u32::try_from(rate).unwrap_or(500),
         });
     }

@@ -22,6 +22,7 @@ mod derive;
 pub mod detail;
 mod detail_derive;
 mod export;
+pub mod names;
 pub mod rate;
 pub mod raw;
 pub mod reqstats;
