@@ -49,7 +49,7 @@ pub struct Leaderboard {
 }
 
 /// Why a node has no WES, in words.
-pub(crate) fn no_wes_reason(why: &NoWes) -> &'static str {
+pub fn no_wes_reason(why: &NoWes) -> &'static str {
     match why {
         NoWes::NoTokenRate => "no engine with token counters",
         NoWes::Idle => "no tokens were generated in the window",

@@ -2,6 +2,9 @@
 //! down, the leaderboard by penalized WES, where the next request for a model should go, and
 //! which nodes are far less efficient than the fleet for the same model.
 //!
+//! [`push`] holds the wire types of the push protocol between an agent and the hub, and the
+//! checks on a batch.
+//!
 //! Pure: no I/O and no clock. The caller (the hub) passes each node's last snapshot, when it
 //! was last heard from and its open observations, and the time to judge at. Every figure used
 //! here was computed by the node's own agent (`infermon_model::derive`); this crate only
@@ -10,11 +13,12 @@
 
 mod leaderboard;
 mod outlier;
+pub mod push;
 mod route;
 #[cfg(test)]
 mod tests;
 
-pub use leaderboard::{leaderboard, Leaderboard, Ranked, Unranked};
+pub use leaderboard::{leaderboard, no_wes_reason, Leaderboard, Ranked, Unranked};
 pub use outlier::{fleet_outliers, Outlier};
 pub use route::{route, Candidate, NoRoute, RouteChoice, RouteSettings};
 

@@ -377,6 +377,31 @@ impl Store {
         Ok(store)
     }
 
+    /// A value the store keeps for its owner under `key` in `meta` (e.g. the hub token this
+    /// node was given), `None` when there is none.
+    pub fn meta_value(&self, key: &str) -> Result<Option<String>, StoreError> {
+        use rusqlite::OptionalExtension;
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(self.sql_err(format!("reading meta key {key}")))
+    }
+
+    /// Sets (`Some`) or deletes (`None`) the value under `key` in `meta`. Owners use keys
+    /// with a prefix of their own (`hub_token:URL`); the store's own key is `last_opened_by`.
+    pub fn set_meta_value(&self, key: &str, value: Option<&str>) -> Result<(), StoreError> {
+        let r = match value {
+            Some(v) => self.conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, v),
+            ),
+            None => self.conn.execute("DELETE FROM meta WHERE key = ?1", [key]),
+        };
+        r.map(|_| ())
+            .map_err(self.sql_err(format!("writing meta key {key}")))
+    }
+
     /// The file the store lives in (`:memory:` for an in-memory store).
     pub fn path(&self) -> &Path {
         &self.path
