@@ -38,6 +38,7 @@ mod error;
 mod exposition;
 mod guard;
 mod histograms;
+mod hub;
 pub mod query;
 mod remote;
 mod routes;
@@ -46,6 +47,7 @@ mod streams;
 
 pub use error::ApiError;
 pub use exposition::render;
+pub use hub::{hub_app, HubState};
 pub use query::parse_time;
 pub use serve::{serve, ServeLimits};
 

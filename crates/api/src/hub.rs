@@ -1,0 +1,281 @@
+//! The hub's HTTP API: join and push (each with its own token), and the fleet's read routes
+//! (the hub's read token off loopback, like the agent's API).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use infermon_fleet::push::JoinRequest;
+use infermon_fleet::RouteSettings;
+use infermon_hub::{Hub, HubError};
+
+use crate::guard::{check, constant_time_eq};
+use crate::query::{history_query, query_pairs};
+use crate::ApiError;
+
+/// What the hub's router serves from.
+#[derive(Clone)]
+pub struct HubState {
+    /// The hub.
+    pub hub: Arc<Hub>,
+    /// Bearer token for the read routes (`None`: none asked, loopback only).
+    pub token: Option<Arc<str>>,
+    /// Host names allowed besides loopback names and IP literals.
+    pub allowed_hosts: Arc<[String]>,
+    /// The routing score's knobs.
+    pub route: Arc<RouteSettings>,
+}
+
+impl From<HubError> for ApiError {
+    fn from(e: HubError) -> Self {
+        ApiError::new(
+            StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            e.message,
+        )
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn bearer(h: &HeaderMap) -> Option<&str> {
+    h.get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
+/// The hub's router.
+pub fn hub_app(state: HubState) -> Router {
+    Router::new()
+        .route("/api/v1/hub/join", post(join))
+        .route("/api/v1/hub/push", post(push))
+        .route("/api/v1/fleet/nodes", get(nodes))
+        .route("/api/v1/fleet/leaderboard", get(board))
+        .route("/api/v1/fleet/observations", get(observations))
+        .route("/api/v1/fleet/history", get(history))
+        .route("/api/v1/route", get(route))
+        .route("/metrics", get(metrics))
+        .fallback(crate::routes::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
+        .with_state(state)
+}
+
+/// Host and Origin checks on every route; the read token on every route but join and push,
+/// which carry their own.
+async fn guard(State(st): State<HubState>, req: Request, next: Next) -> Response {
+    if let Err(e) = check(req.method(), req.headers(), &st.allowed_hosts) {
+        return e.into_response();
+    }
+    let own_auth = req.method() == Method::POST && req.uri().path().starts_with("/api/v1/hub/");
+    if let Some(token) = st.token.as_ref().filter(|_| !own_auth) {
+        if !bearer(req.headers()).is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes()))
+        {
+            return ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong bearer token")
+                .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, HubError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("hub task: {e}")))?
+        .map_err(ApiError::from)
+}
+
+async fn join(
+    State(st): State<HubState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let given = bearer(&headers).unwrap_or("").to_string();
+    let req: JoinRequest = serde_json::from_slice(&body).map_err(|e| {
+        st.hub.stats.refused.fetch_add(1, Ordering::Relaxed);
+        ApiError::bad_request(format!("expected a JSON body {{\"node\": NAME}}: {e}"))
+    })?;
+    let hub = st.hub.clone();
+    let reply = blocking(move || hub.join(&given, &req.node, now_ms())).await?;
+    Ok((StatusCode::CREATED, Json(reply)).into_response())
+}
+
+async fn push(
+    State(st): State<HubState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let Some(token) = bearer(&headers).map(str::to_string) else {
+        st.hub.stats.refused.fetch_add(1, Ordering::Relaxed);
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing node token: expected Authorization: Bearer NODE_TOKEN (join first)",
+        ));
+    };
+    let snappy = match headers.get(header::CONTENT_ENCODING).map(|v| v.to_str()) {
+        None => false,
+        Some(Ok("snappy")) => true,
+        Some(other) => {
+            st.hub.stats.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("content encoding {other:?}: expected snappy or none"),
+            ));
+        }
+    };
+    let hub = st.hub.clone();
+    let (_, reply) = blocking(move || hub.push(&token, &body, snappy, now_ms())).await?;
+    Ok(Json(reply).into_response())
+}
+
+/// The query's `model` (optional) after checking that nothing else was given.
+fn model_param(q: Option<&str>, required: bool) -> Result<Option<String>, ApiError> {
+    let mut model = None;
+    for (k, v) in query_pairs(q) {
+        match k {
+            "model" if !v.is_empty() => model = Some(v),
+            "model" => return Err(ApiError::bad_request("empty model: expected a model name")),
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown parameter \"{other}\": expected model"
+                )))
+            }
+        }
+    }
+    if required && model.is_none() {
+        return Err(ApiError::bad_request("missing model: expected ?model=NAME"));
+    }
+    Ok(model)
+}
+
+async fn nodes(State(st): State<HubState>) -> Result<Response, ApiError> {
+    let hub = st.hub.clone();
+    let nodes = blocking(move || hub.nodes(now_ms())).await?;
+    Ok(Json(serde_json::json!({ "nodes": nodes })).into_response())
+}
+
+async fn board(State(st): State<HubState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let model = model_param(q.as_deref(), false)?;
+    let hub = st.hub.clone();
+    let b = blocking(move || hub.leaderboard(model.as_deref(), now_ms())).await?;
+    Ok(Json(b).into_response())
+}
+
+async fn observations(State(st): State<HubState>) -> Result<Response, ApiError> {
+    let hub = st.hub.clone();
+    let obs = blocking(move || hub.observations(now_ms())).await?;
+    Ok(Json(serde_json::json!({ "observations": obs })).into_response())
+}
+
+async fn route(State(st): State<HubState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let Some(model) = model_param(q.as_deref(), true)? else {
+        return Err(ApiError::bad_request("missing model: expected ?model=NAME"));
+    };
+    let (hub, settings) = (st.hub.clone(), st.route.clone());
+    match blocking(move || hub.route(&model, &settings, now_ms())).await? {
+        Ok(choice) => Ok(Json(choice).into_response()),
+        Err(none) => Ok((StatusCode::SERVICE_UNAVAILABLE, Json(none)).into_response()),
+    }
+}
+
+/// `/api/v1/fleet/history`: the agent's `/api/v1/history` parameters plus `node`.
+async fn history(State(st): State<HubState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let mut node = None;
+    let mut rest = Vec::new();
+    for pair in q
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        match pair.split_once('=') {
+            Some(("node", v)) => node = Some(crate::query::decode(v)),
+            _ => rest.push(pair),
+        }
+    }
+    let node = node.ok_or_else(|| ApiError::bad_request("missing node: expected ?node=NAME"))?;
+    let rest = rest.join("&");
+    let query = history_query(Some(&rest), now_ms())?;
+    let (metric, from, to) = (query.metric.clone(), query.from_ms, query.to_ms);
+    let (hub, n) = (st.hub.clone(), node.clone());
+    let series = blocking(move || hub.history(&n, &query)).await?;
+    Ok(Json(serde_json::json!({
+        "node": node, "metric": metric, "from": from, "to": to, "series": series
+    }))
+    .into_response())
+}
+
+async fn metrics(State(st): State<HubState>) -> Result<Response, ApiError> {
+    let hub = st.hub.clone();
+    let nodes = blocking(move || hub.nodes(now_ms())).await?;
+    let s = &st.hub.stats;
+    let mut out = String::new();
+    let counters = [
+        (
+            "infermon_hub_pushes_total",
+            "Push requests stored.",
+            &s.pushes,
+        ),
+        (
+            "infermon_hub_samples_accepted_total",
+            "Samples stored.",
+            &s.accepted,
+        ),
+        (
+            "infermon_hub_samples_duplicate_total",
+            "Samples the hub already held (sent again).",
+            &s.duplicates,
+        ),
+        (
+            "infermon_hub_requests_refused_total",
+            "Join and push requests refused.",
+            &s.refused,
+        ),
+        (
+            "infermon_hub_joins_total",
+            "Nodes that joined since start.",
+            &s.joins,
+        ),
+    ];
+    for (name, help, c) in counters {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
+            c.load(Ordering::Relaxed)
+        ));
+    }
+    out.push_str("# HELP infermon_fleet_node_up Whether the node pushed within three intervals (1), else 0.\n# TYPE infermon_fleet_node_up gauge\n");
+    for n in &nodes {
+        let up = u8::from(n.liveness == infermon_fleet::Liveness::Up);
+        out.push_str(&format!(
+            "infermon_fleet_node_up{{node=\"{}\"}} {up}\n",
+            n.name
+        ));
+    }
+    out.push_str("# HELP infermon_fleet_wes_penalized Penalized WES of the node (absent when unavailable).\n# TYPE infermon_fleet_wes_penalized gauge\n");
+    for n in &nodes {
+        if let Some(w) = n.wes_penalized {
+            out.push_str(&format!(
+                "infermon_fleet_wes_penalized{{node=\"{}\"}} {w}\n",
+                n.name
+            ));
+        }
+    }
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response())
+}

@@ -1,0 +1,175 @@
+//! Join and push: the only ways data enters the hub.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use infermon_fleet::push::{check_batch, JoinReply, PushReply, PushedSample};
+use infermon_model::names::{is_dns_label, secrets_equal};
+
+use crate::{lock, Hub, HubError, Latest};
+
+/// Largest push body accepted after snappy decompression, bytes.
+pub const MAX_DECODED_BYTES: usize = 64 * 1024 * 1024;
+
+impl Hub {
+    /// Registers `node` if `join_token` is the hub's; answers its node token.
+    pub fn join(&self, join_token: &str, node: &str, now_ms: i64) -> Result<JoinReply, HubError> {
+        let r = self.join_inner(join_token, node, now_ms);
+        match &r {
+            Ok(_) => {
+                self.stats.joins.fetch_add(1, Ordering::Relaxed);
+                tracing::info!("hub: node {node} joined");
+            }
+            Err(e) => {
+                self.stats.refused.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(status = e.status, "hub: join refused: {}", e.message);
+            }
+        }
+        r
+    }
+
+    fn join_inner(&self, join_token: &str, node: &str, now_ms: i64) -> Result<JoinReply, HubError> {
+        if !secrets_equal(join_token.as_bytes(), self.join_token.as_bytes()) {
+            return Err(HubError::new(401, "wrong join token"));
+        }
+        if !is_dns_label(node) {
+            return Err(HubError::new(
+                400,
+                format!(
+                    "node name \"{}\" is not a DNS label: expected 1-63 lowercase letters, \
+                     digits or '-', not starting or ending with '-'",
+                    node.escape_default()
+                ),
+            ));
+        }
+        let token = self.registry()?.join(node, now_ms)?;
+        Ok(JoinReply {
+            node: node.to_string(),
+            token,
+        })
+    }
+
+    /// Stores a push from the node that owns `token`. `snappy` says whether `body` is in the
+    /// snappy block format (else it is JSON as is). Nothing is stored from a refused batch.
+    pub fn push(
+        &self,
+        token: &str,
+        body: &[u8],
+        snappy: bool,
+        now_ms: i64,
+    ) -> Result<(String, PushReply), HubError> {
+        let r = self.push_inner(token, body, snappy, now_ms);
+        match &r {
+            Ok((_, reply)) => {
+                self.stats.pushes.fetch_add(1, Ordering::Relaxed);
+                self.stats
+                    .accepted
+                    .fetch_add(reply.accepted, Ordering::Relaxed);
+                self.stats
+                    .duplicates
+                    .fetch_add(reply.duplicates, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.stats.refused.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(status = e.status, "hub: push refused: {}", e.message);
+            }
+        }
+        r
+    }
+
+    fn push_inner(
+        &self,
+        token: &str,
+        body: &[u8],
+        snappy: bool,
+        now_ms: i64,
+    ) -> Result<(String, PushReply), HubError> {
+        let node = self.registry()?.authenticate(token)?;
+        let decoded;
+        let json = if snappy {
+            let n = snap::raw::decompress_len(body).map_err(|e| {
+                HubError::new(
+                    400,
+                    format!("push from {node}: the body is not snappy: {e}"),
+                )
+            })?;
+            if n > MAX_DECODED_BYTES {
+                return Err(HubError::new(
+                    413,
+                    format!(
+                        "push from {node}: {n} bytes once decompressed: expected at most \
+                         {MAX_DECODED_BYTES}; send smaller batches"
+                    ),
+                ));
+            }
+            decoded = snap::raw::Decoder::new()
+                .decompress_vec(body)
+                .map_err(|e| {
+                    HubError::new(
+                        400,
+                        format!("push from {node}: the body is not snappy: {e}"),
+                    )
+                })?;
+            &decoded[..]
+        } else {
+            body
+        };
+        let samples: Vec<PushedSample> = serde_json::from_slice(json).map_err(|e| {
+            HubError::new(
+                400,
+                format!("push from {node}: expected a JSON array of pushed samples: {e}"),
+            )
+        })?;
+        check_batch(&samples, now_ms)
+            .map_err(|e| HubError::new(400, format!("push from {node}: {e}")))?;
+
+        let slot = self.slot(&node)?;
+        let mut reply = PushReply {
+            accepted: 0,
+            duplicates: 0,
+        };
+        {
+            let mut store = lock(&slot.store)?;
+            for s in &samples {
+                let ts = s.raw.ts_unix_ms;
+                let held = store
+                    .raw_samples(ts, ts, 1)
+                    .map_err(|e| HubError::internal(format!("node {node}: {e}")))?;
+                if !held.is_empty() {
+                    reply.duplicates += 1;
+                    continue;
+                }
+                store.write(&s.raw, &s.snapshot.series()).map_err(|e| {
+                    HubError::new(
+                        if e.is_disk_full() { 507 } else { 500 },
+                        format!("node {node}: storing the sample at {ts} ms: {e}"),
+                    )
+                })?;
+                reply.accepted += 1;
+            }
+        }
+        // The newest sample by time becomes the node's current state.
+        let newest = samples
+            .into_iter()
+            .max_by_key(|s| s.raw.ts_unix_ms)
+            .map(Arc::new);
+        let mut kept = None;
+        if let Some(n) = newest {
+            let mut latest = lock(&slot.latest)?;
+            let newer = latest
+                .as_ref()
+                .is_none_or(|l| l.sample.raw.ts_unix_ms <= n.raw.ts_unix_ms);
+            if newer {
+                kept = serde_json::to_string(&*n).ok();
+                *latest = Some(Latest {
+                    received_ms: now_ms,
+                    sample: n,
+                });
+            } else if let Some(l) = latest.as_mut() {
+                l.received_ms = now_ms;
+            }
+        }
+        self.registry()?.seen(&node, now_ms, kept.as_deref())?;
+        Ok((node, reply))
+    }
+}

@@ -1,0 +1,248 @@
+//! The hub: many nodes in one place. Agents join with the hub's join token and push every
+//! sampling round (raw sample, snapshot, open observations; see [`infermon_fleet::push`]);
+//! the hub stores each node's rounds in a store of its own (`DIR/nodes/NAME.db`, the agent's
+//! store with the agent's retention and rollups), deduplicated on the sample's time, and
+//! answers the fleet's questions through `infermon-fleet`: which nodes are up, the WES
+//! leaderboard, where the next request for a model should go, and the fleet's observations.
+//!
+//! No HTTP here: `infermon-api` serves a [`Hub`], the binary runs it.
+
+#![deny(missing_docs)]
+
+mod ingest;
+pub mod registry;
+mod view;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+
+use infermon_detect::Observation;
+use infermon_fleet::push::PushedSample;
+use infermon_fleet::Node;
+use infermon_store::{Retention, Store};
+
+pub use registry::Registry;
+pub use view::{FleetObservation, NodeView};
+
+/// A refusal or failure with the HTTP status it maps to and a message naming the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubError {
+    /// HTTP status.
+    pub status: u16,
+    /// What was wrong and what was expected.
+    pub message: String,
+}
+
+impl HubError {
+    /// An error with this status.
+    pub fn new(status: u16, message: impl Into<String>) -> HubError {
+        HubError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// A failure of the hub itself (500).
+    pub fn internal(message: impl Into<String>) -> HubError {
+        HubError::new(500, message)
+    }
+}
+
+impl std::fmt::Display for HubError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for HubError {}
+
+/// Ingest counters, for the hub's `/metrics`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Push requests answered 2xx.
+    pub pushes: AtomicU64,
+    /// Samples stored.
+    pub accepted: AtomicU64,
+    /// Samples already held (sent again).
+    pub duplicates: AtomicU64,
+    /// Push and join requests refused, any reason.
+    pub refused: AtomicU64,
+    /// Nodes that joined since start.
+    pub joins: AtomicU64,
+}
+
+/// What the hub keeps in memory of one node: its store and newest push.
+struct NodeSlot {
+    store: Mutex<Store>,
+    latest: Mutex<Option<Latest>>,
+}
+
+#[derive(Clone)]
+struct Latest {
+    received_ms: i64,
+    sample: Arc<PushedSample>,
+}
+
+/// A running hub's state.
+pub struct Hub {
+    dir: PathBuf,
+    join_token: String,
+    retention: Retention,
+    registry: Mutex<Registry>,
+    nodes: Mutex<HashMap<String, Arc<NodeSlot>>>,
+    /// Ingest counters.
+    pub stats: Stats,
+}
+
+impl Hub {
+    /// Opens the hub's data directory (created if missing): the registry and each known
+    /// node's store, with every node's last push from before a restart.
+    pub fn open(dir: &Path, join_token: &str, retention: Retention) -> Result<Hub, HubError> {
+        std::fs::create_dir_all(dir.join("nodes")).map_err(|e| {
+            HubError::internal(format!(
+                "creating the hub's data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let registry = Registry::open(dir)?;
+        let hub = Hub {
+            dir: dir.to_path_buf(),
+            join_token: join_token.to_string(),
+            retention,
+            registry: Mutex::new(registry),
+            nodes: Mutex::new(HashMap::new()),
+            stats: Stats::default(),
+        };
+        for r in hub.registry()?.all()? {
+            let Some(text) = r.last_push else { continue };
+            match serde_json::from_str::<PushedSample>(&text) {
+                Ok(sample) => {
+                    let slot = hub.slot(&r.name)?;
+                    *lock(&slot.latest)? = Some(Latest {
+                        received_ms: r.last_seen_ms.unwrap_or(r.joined_ms),
+                        sample: Arc::new(sample),
+                    });
+                }
+                Err(e) => tracing::warn!(
+                    "hub: the last push of {} kept in the registry cannot be read ({e}); it is \
+                     shown once it pushes again",
+                    r.name
+                ),
+            }
+        }
+        Ok(hub)
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn registry(&self) -> Result<std::sync::MutexGuard<'_, Registry>, HubError> {
+        lock(&self.registry)
+    }
+
+    /// The slot of `name`, opening its store on first use.
+    fn slot(&self, name: &str) -> Result<Arc<NodeSlot>, HubError> {
+        let mut nodes = lock(&self.nodes)?;
+        if let Some(s) = nodes.get(name) {
+            return Ok(s.clone());
+        }
+        let path = self.dir.join("nodes").join(format!("{name}.db"));
+        let (store, aside) = Store::open_or_set_aside(&path, self.retention)
+            .map_err(|e| HubError::internal(format!("opening the store of node {name}: {e}")))?;
+        if let Some(a) = aside {
+            tracing::warn!("hub: the store of node {name} was set aside: {a:?}");
+        }
+        let slot = Arc::new(NodeSlot {
+            store: Mutex::new(store),
+            latest: Mutex::new(None),
+        });
+        nodes.insert(name.to_string(), slot.clone());
+        Ok(slot)
+    }
+
+    /// Every node with a push, as `infermon-fleet` takes them (revoked nodes included: their
+    /// last figures are history, and they turn down like any silent node).
+    fn fleet(&self) -> Result<Vec<Node>, HubError> {
+        let slots: Vec<(String, Arc<NodeSlot>)> = lock(&self.nodes)?
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut out = Vec::with_capacity(slots.len());
+        for (name, slot) in slots {
+            let Some(l) = lock(&slot.latest)?.clone() else {
+                continue;
+            };
+            out.push(Node {
+                name,
+                last_seen_unix_ms: l.received_ms,
+                interval_seconds: l.sample.snapshot.agent.interval_seconds,
+                snapshot: l.sample.snapshot.clone(),
+                observations: l.sample.observations.clone(),
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Revokes `name` (see [`Registry::revoke`]).
+    pub fn revoke(&self, name: &str, now_ms: i64) -> Result<bool, HubError> {
+        self.registry()?.revoke(name, now_ms)
+    }
+
+    /// Applies every node store's retention (see `Store::prune`); returns how many stores
+    /// failed, each logged.
+    pub fn prune(&self, now_ms: i64) -> usize {
+        let slots: Vec<(String, Arc<NodeSlot>)> = match lock(&self.nodes) {
+            Ok(n) => n.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            Err(_) => return 1,
+        };
+        let mut failed = 0;
+        for (name, slot) in slots {
+            let r = lock(&slot.store).and_then(|mut s| {
+                s.prune(now_ms)
+                    .map_err(|e| HubError::internal(e.to_string()))
+            });
+            if let Err(e) = r {
+                tracing::warn!("hub: pruning the store of node {name}: {e}");
+                failed += 1;
+            }
+        }
+        failed
+    }
+
+    /// The history of one node, exactly as its agent's `/api/v1/history` answers the query.
+    pub fn history(
+        &self,
+        node: &str,
+        q: &infermon_store::HistoryQuery,
+    ) -> Result<Vec<infermon_store::HistorySeries>, HubError> {
+        if !lock(&self.nodes)?.contains_key(node) && self.registry()?.get(node)?.is_none() {
+            return Err(HubError::new(
+                404,
+                format!("node \"{node}\" is not registered on this hub"),
+            ));
+        }
+        let slot = self.slot(node)?;
+        let store = lock(&slot.store)?;
+        store
+            .history(q)
+            .map_err(|e| HubError::internal(format!("history of node {node}: {e}")))
+    }
+
+    /// Open observations of every node with its name (for alerts and the API).
+    fn node_observations(nodes: &[Node]) -> Vec<(String, Observation)> {
+        nodes
+            .iter()
+            .flat_map(|n| n.observations.iter().map(|o| (n.name.clone(), o.clone())))
+            .collect()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>, HubError> {
+    m.lock()
+        .map_err(|_| HubError::internal("a hub lock was poisoned by a panic"))
+}

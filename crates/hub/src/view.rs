@@ -1,0 +1,247 @@
+//! What the hub serves: the node table, the leaderboard, routing and the fleet's
+//! observations. Every figure is the node's own (derived by its agent); the rankings and
+//! scores are `infermon-fleet`'s.
+
+use infermon_detect::Observation;
+use infermon_fleet::{
+    fleet_outliers, leaderboard, no_wes_reason, route, Leaderboard, Liveness, NoRoute, Node,
+    RouteChoice, RouteSettings,
+};
+use infermon_model::thermal::Thermal;
+use serde::Serialize;
+
+use crate::{Hub, HubError};
+
+/// One engine of a node, as the node table shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EngineView {
+    /// Engine kind (`llama_cpp`, `vllm`, …).
+    pub kind: String,
+    /// Its base URL on the node.
+    pub instance: String,
+    /// The model it serves.
+    pub model: String,
+    /// Whether it answered.
+    pub up: bool,
+    /// Generated tokens per second.
+    pub tokens_per_second: Option<f64>,
+}
+
+/// One node in the fleet table.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeView {
+    /// Its name.
+    pub name: String,
+    /// Up, stale or down.
+    pub liveness: Liveness,
+    /// When the hub last stored a push of it (`None`: joined, never pushed).
+    pub last_seen_unix_ms: Option<i64>,
+    /// Seconds since then.
+    pub age_s: Option<f64>,
+    /// Time of its newest sample (its own clock).
+    pub sample_ts_unix_ms: Option<i64>,
+    /// Whether its token was revoked.
+    pub revoked: bool,
+    /// CPUs.
+    pub cpu_count: Option<u32>,
+    /// Memory, bytes.
+    pub memory_total_bytes: Option<u64>,
+    /// GPU names (or ids where the name is unknown).
+    pub gpus: Vec<String>,
+    /// Its engines.
+    pub engines: Vec<EngineView>,
+    /// Generated tokens per second over all engines.
+    pub tokens_per_second: Option<f64>,
+    /// Node power, watts.
+    pub power_watts: Option<f64>,
+    /// Penalized WES.
+    pub wes_penalized: Option<f64>,
+    /// Raw WES.
+    pub wes_raw: Option<f64>,
+    /// Why there is no WES.
+    pub wes_unavailable: Option<String>,
+    /// Worst thermal state and its reasons.
+    pub thermal: Option<Thermal>,
+    /// Its open observations.
+    pub observations: Vec<Observation>,
+}
+
+/// An observation of the fleet: a node's own, or one the hub makes (`node_down`,
+/// `fleet_outlier`).
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetObservation {
+    /// The node it concerns.
+    pub node: String,
+    /// `node_down`, `fleet_outlier`, or the node's own observation kind.
+    pub kind: String,
+    /// `info`, `warning` or `critical`.
+    pub severity: String,
+    /// What it is, with the figures.
+    pub summary: String,
+    /// What to do.
+    pub action: String,
+    /// The node's own observation, when it is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observation: Option<Observation>,
+}
+
+fn view(n: &Node, now_ms: i64, revoked: bool) -> NodeView {
+    let s = &n.snapshot;
+    let (wes_penalized, wes_raw, wes_unavailable) = match &s.efficiency.wes {
+        Ok(w) => (Some(w.penalized), Some(w.raw), None),
+        Err(why) => (
+            None,
+            None,
+            Some(format!("WES unavailable: {}", no_wes_reason(why))),
+        ),
+    };
+    NodeView {
+        name: n.name.clone(),
+        liveness: n.liveness(now_ms),
+        last_seen_unix_ms: Some(n.last_seen_unix_ms),
+        age_s: Some(n.age_s(now_ms)),
+        sample_ts_unix_ms: Some(s.ts_unix_ms),
+        revoked,
+        cpu_count: s.host.cpu_count,
+        memory_total_bytes: s.host.memory_total_bytes,
+        gpus: s
+            .gpus
+            .iter()
+            .map(|g| g.name.clone().unwrap_or_else(|| g.id.clone()))
+            .collect(),
+        engines: s
+            .engines
+            .iter()
+            .map(|e| EngineView {
+                kind: serde_json::to_value(e.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                instance: e.instance.clone(),
+                model: e.model.clone(),
+                up: e.up,
+                tokens_per_second: e.generation_tokens_per_second,
+            })
+            .collect(),
+        tokens_per_second: s.efficiency.generation_tokens_per_second,
+        power_watts: s.efficiency.power_watts,
+        wes_penalized,
+        wes_raw,
+        wes_unavailable,
+        thermal: Some(s.efficiency.thermal.clone()),
+        observations: n.observations.clone(),
+    }
+}
+
+impl Hub {
+    /// Every registered node at `now_ms`, by name.
+    pub fn nodes(&self, now_ms: i64) -> Result<Vec<NodeView>, HubError> {
+        let fleet = self.fleet()?;
+        let registered = self.registry()?.all()?;
+        let mut out = Vec::with_capacity(registered.len());
+        for r in registered {
+            let revoked = r.revoked_ms.is_some();
+            match fleet.iter().find(|n| n.name == r.name) {
+                Some(n) => out.push(view(n, now_ms, revoked)),
+                None => out.push(NodeView {
+                    name: r.name,
+                    liveness: Liveness::Down,
+                    last_seen_unix_ms: None,
+                    age_s: None,
+                    sample_ts_unix_ms: None,
+                    revoked,
+                    cpu_count: None,
+                    memory_total_bytes: None,
+                    gpus: Vec::new(),
+                    engines: Vec::new(),
+                    tokens_per_second: None,
+                    power_watts: None,
+                    wes_penalized: None,
+                    wes_raw: None,
+                    wes_unavailable: Some("WES unavailable: the node has not pushed yet".into()),
+                    thermal: None,
+                    observations: Vec::new(),
+                }),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The leaderboard of every node or of the nodes serving `model`.
+    pub fn leaderboard(&self, model: Option<&str>, now_ms: i64) -> Result<Leaderboard, HubError> {
+        Ok(leaderboard(&self.fleet()?, model, now_ms))
+    }
+
+    /// Where the next request for `model` should go.
+    pub fn route(
+        &self,
+        model: &str,
+        settings: &RouteSettings,
+        now_ms: i64,
+    ) -> Result<Result<RouteChoice, NoRoute>, HubError> {
+        Ok(route(&self.fleet()?, model, now_ms, settings))
+    }
+
+    /// Open observations of the fleet: nodes down, fleet outliers, then every node's own.
+    pub fn observations(&self, now_ms: i64) -> Result<Vec<FleetObservation>, HubError> {
+        let fleet = self.fleet()?;
+        let mut out = Vec::new();
+        for n in fleet
+            .iter()
+            .filter(|n| n.liveness(now_ms) == Liveness::Down)
+        {
+            out.push(FleetObservation {
+                node: n.name.clone(),
+                kind: "node_down".into(),
+                severity: "critical".into(),
+                summary: format!(
+                    "{} has not pushed for {:.0} s (newest sample at {} ms)",
+                    n.name,
+                    n.age_s(now_ms),
+                    n.snapshot.ts_unix_ms
+                ),
+                action: format!(
+                    "check that the agent on {} runs and reaches the hub; it keeps its samples \
+                     and sends them when it does",
+                    n.name
+                ),
+                observation: None,
+            });
+        }
+        for o in fleet_outliers(&fleet, now_ms) {
+            out.push(FleetObservation {
+                node: o.node.clone(),
+                kind: "fleet_outlier".into(),
+                severity: "warning".into(),
+                summary: format!(
+                    "{} serves {} at penalized WES {:.3}, {:.0} % of the fleet median {:.3}",
+                    o.node,
+                    o.model,
+                    o.wes_penalized,
+                    o.ratio * 100.0,
+                    o.fleet_median
+                ),
+                action: format!(
+                    "compare {}'s thermal state, power limit, quantization and engine flags \
+                     with its peers serving {}",
+                    o.node, o.model
+                ),
+                observation: None,
+            });
+        }
+        for (node, obs) in Hub::node_observations(&fleet) {
+            out.push(FleetObservation {
+                node,
+                kind: obs.kind.as_str().to_string(),
+                severity: serde_json::to_value(obs.severity)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                summary: obs.id.clone(),
+                action: obs.action.clone(),
+                observation: Some(obs),
+            });
+        }
+        Ok(out)
+    }
+}
