@@ -21,7 +21,7 @@ pub use collect::Collector;
 pub use diagnosis::{ChangeSink, Diagnosis, RECENT_REQUESTS};
 pub use proxies::{slo_of, start_proxies};
 pub use requests::{HistogramKey, LogSink, RequestLog};
-pub use shared::Shared;
+pub use shared::{Round, Shared};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -19,6 +19,7 @@ use crate::storewrite::StoreWriter;
 pub struct Shared {
     latest: RwLock<Option<Arc<Snapshot>>>,
     tx: broadcast::Sender<Arc<Snapshot>>,
+    rounds_tx: broadcast::Sender<Arc<Round>>,
     store: Option<Arc<Mutex<Store>>>,
     /// Rounds not yet written and the write counts (locked before `store`, never after).
     writer: Arc<Mutex<StoreWriter>>,
@@ -26,6 +27,9 @@ pub struct Shared {
     observations: Mutex<ObservationView>,
     obs_tx: broadcast::Sender<Arc<Change>>,
 }
+
+/// One sampling round: what was read and the snapshot derived from it (as published).
+pub type Round = (RawSample, Arc<Snapshot>);
 
 /// Observations in memory: the open ones, and the newest ended ones for an agent without a
 /// store.
@@ -50,10 +54,12 @@ impl Shared {
     pub fn with_requests(store: Option<Store>, requests: Arc<RequestLog>) -> Arc<Self> {
         let (tx, _) = broadcast::channel(16);
         let (obs_tx, _) = broadcast::channel(64);
+        let (rounds_tx, _) = broadcast::channel(16);
         requests.set_persisted(store.is_some());
         Arc::new(Shared {
             latest: RwLock::new(None),
             tx,
+            rounds_tx,
             store: store.map(|s| Arc::new(Mutex::new(s))),
             writer: Arc::new(Mutex::new(StoreWriter::default())),
             requests,
@@ -99,6 +105,12 @@ impl Shared {
         self.tx.subscribe()
     }
 
+    /// A receiver of every future round (raw sample with its snapshot), for the hub push.
+    /// Rounds are only cloned for this while someone subscribes.
+    pub fn subscribe_rounds(&self) -> broadcast::Receiver<Arc<Round>> {
+        self.rounds_tx.subscribe()
+    }
+
     /// Stores the sample and its series (after any rounds still waiting for the store), adds
     /// the store's state to the snapshot (its `store` source and figures), then publishes it.
     /// A round the store cannot take waits in memory (bounded) and sampling goes on.
@@ -138,6 +150,9 @@ impl Shared {
         }
         let snap = Arc::new(snapshot);
         *self.latest.write().await = Some(snap.clone());
+        if self.rounds_tx.receiver_count() > 0 {
+            let _ = self.rounds_tx.send(Arc::new((raw.clone(), snap.clone())));
+        }
         let _ = self.tx.send(snap);
     }
 

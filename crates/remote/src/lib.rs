@@ -20,6 +20,7 @@
 //! Delivery is at least once: a sender stopped between a receiver's 2xx and the delete sends
 //! that batch again; receivers drop a sample identical to one they hold.
 
+pub mod hub;
 mod send;
 pub mod wire;
 
@@ -30,7 +31,8 @@ use std::time::Duration;
 use infermon_model::Snapshot;
 use infermon_store::{Store, StoreError};
 
-pub use send::{run_enqueuer, run_sender, MoreSeries};
+pub use hub::enqueue_push;
+pub use send::{run_enqueuer, run_hub_enqueuer, run_sender, MoreSeries, OpenObservations};
 
 /// Snapshots a queue holds by default: 27.8 h at 2 s.
 pub const DEFAULT_MAX_PENDING: usize = 50_000;
@@ -51,11 +53,30 @@ pub enum Auth {
     },
 }
 
-/// One remote write receiver.
+/// The hub's push path, after its base URL.
+pub const HUB_PUSH_PATH: &str = "/api/v1/hub/push";
+
+/// What a target receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Protocol {
+    /// Prometheus remote write 1.0: every series of each snapshot.
+    RemoteWrite,
+    /// An infermon hub: each sampling round whole (raw sample, snapshot, open observations).
+    Hub {
+        /// The hub's join token (asked for the node token once).
+        join_token: String,
+        /// This node's name at the hub.
+        node: String,
+    },
+}
+
+/// One receiver: a remote write endpoint or a hub.
 #[derive(Debug, Clone)]
 pub struct Target {
-    /// The receiver's write URL, e.g. `http://prom:9090/api/v1/write`.
+    /// The receiver's write URL, e.g. `http://prom:9090/api/v1/write`, or the hub's push URL.
     pub url: String,
+    /// What it receives.
+    pub protocol: Protocol,
     /// Authentication.
     pub auth: Auth,
     /// Labels added to every series (`job`, `instance` and the user's), sorted or not.
@@ -76,6 +97,7 @@ impl Target {
     pub fn new(url: &str, node: &str) -> Target {
         Target {
             url: url.to_string(),
+            protocol: Protocol::RemoteWrite,
             auth: Auth::None,
             labels: vec![
                 ("job".to_string(), "infermon".to_string()),
@@ -88,9 +110,25 @@ impl Target {
         }
     }
 
+    /// A hub at `base` (e.g. `http://hub:9465`) that this node joins as `node` with
+    /// `join_token`; the same queue defaults as remote write.
+    pub fn hub(base: &str, node: &str, join_token: &str) -> Target {
+        let base = base.trim_end_matches('/');
+        let mut t = Target::new(&format!("{base}{HUB_PUSH_PATH}"), node);
+        t.protocol = Protocol::Hub {
+            join_token: join_token.to_string(),
+            node: node.to_string(),
+        };
+        t.labels.clear();
+        t
+    }
+
     /// The outbox channel of this target.
     pub fn channel(&self) -> String {
-        format!("remote_write:{}", self.url)
+        match self.protocol {
+            Protocol::RemoteWrite => format!("remote_write:{}", self.url),
+            Protocol::Hub { .. } => format!("hub:{}", hub::base(self)),
+        }
     }
 }
 
@@ -192,10 +230,29 @@ pub fn enqueue_with(
             raw.len()
         ))
     })?;
-    let key = snapshot.ts_unix_ms.to_string();
+    queue(
+        store,
+        target,
+        &snapshot.ts_unix_ms.to_string(),
+        &payload,
+        stats,
+        now_ms,
+    )
+}
+
+/// Puts one item in `target`'s outbox under `key` (once per key) and caps the queue,
+/// oldest dropped first.
+fn queue(
+    store: &Store,
+    target: &Target,
+    key: &str,
+    payload: &[u8],
+    stats: &Stats,
+    now_ms: i64,
+) -> Result<(), EnqueueError> {
     let outbox = store.outbox();
     let channel = target.channel();
-    if outbox.enqueue(&channel, Some(&key), &payload, now_ms)? {
+    if outbox.enqueue(&channel, Some(key), payload, now_ms)? {
         Stats::add(&stats.enqueued, 1);
         // `pending` is the sender's count plus what was queued since; trimming scans the
         // channel, so it runs only when that count says the cap is passed (and on the first

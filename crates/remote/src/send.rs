@@ -1,4 +1,5 @@
-//! The two tasks of remote write: queueing each broadcast snapshot, and sending the queue.
+//! The tasks of remote write and hub push: queueing each broadcast snapshot (or sampling
+//! round), and sending the queue.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -9,7 +10,11 @@ use infermon_store::{OutboxItem, Store};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
 use tokio::sync::{broadcast, watch};
 
-use crate::{enqueue_with, wire, Auth, Stats, Target};
+use infermon_detect::Observation;
+use infermon_fleet::push::PushedSample;
+use infermon_model::raw::RawSample;
+
+use crate::{enqueue_with, hub, wire, Auth, Protocol, Stats, Target};
 
 /// Longest wait between retries.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -24,7 +29,7 @@ fn now_ms() -> i64 {
 
 /// Runs `f` on the store off the async workers; `None` if the lock was poisoned or the task
 /// could not run.
-async fn with_store<T: Send + 'static>(
+pub(crate) async fn with_store<T: Send + 'static>(
     store: &Arc<Mutex<Store>>,
     f: impl FnOnce(&Store) -> T + Send + 'static,
 ) -> Option<T> {
@@ -37,6 +42,52 @@ async fn with_store<T: Send + 'static>(
 
 /// Exposition text of series to send beside each snapshot's (read when the snapshot arrives).
 pub type MoreSeries = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// The node's open observations (read when a round arrives, pushed with it to the hub).
+pub type OpenObservations = Arc<dyn Fn() -> Vec<Observation> + Send + Sync>;
+
+/// Queues every sampling round of `rounds` for the hub `target` until `stop`, with the
+/// observations open at that time.
+pub async fn run_hub_enqueuer(
+    target: Target,
+    stats: Arc<Stats>,
+    mut rounds: broadcast::Receiver<Arc<(RawSample, Arc<Snapshot>)>>,
+    store: Arc<Mutex<Store>>,
+    observations: OpenObservations,
+    mut stop: watch::Receiver<bool>,
+) {
+    let target = Arc::new(target);
+    loop {
+        let round = tokio::select! {
+            r = rounds.recv() => r,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        let round = match round {
+            Ok(r) => r,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!("hub push: fell {n} samples behind; they are not sent");
+                stats.dropped_unqueued.fetch_add(n, Ordering::Relaxed);
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let sample = PushedSample {
+            raw: round.0.clone(),
+            snapshot: (*round.1).clone(),
+            observations: observations(),
+        };
+        let (t, st) = (target.clone(), stats.clone());
+        let res = with_store(&store, move |s| {
+            crate::enqueue_push(s, &t, &sample, &st, now_ms()).map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or_else(|| Err("the store is unavailable".to_string()));
+        if let Err(e) = res {
+            stats.dropped_unqueued.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("hub push: {e}");
+        }
+    }
+}
 
 /// Queues every snapshot of `snapshots` for every target until `stop`, with the series of
 /// `more` at the same time.
@@ -95,17 +146,24 @@ pub async fn run_enqueuer(
     }
 }
 
-fn headers(auth: &Auth) -> HeaderMap {
+fn headers(protocol: &Protocol, auth: &Auth) -> HeaderMap {
     let mut h = HeaderMap::new();
-    h.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/x-protobuf"),
-    );
     h.insert(CONTENT_ENCODING, HeaderValue::from_static("snappy"));
-    h.insert(
-        "X-Prometheus-Remote-Write-Version",
-        HeaderValue::from_static("0.1.0"),
-    );
+    match protocol {
+        Protocol::RemoteWrite => {
+            h.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/x-protobuf"),
+            );
+            h.insert(
+                "X-Prometheus-Remote-Write-Version",
+                HeaderValue::from_static("0.1.0"),
+            );
+        }
+        Protocol::Hub { .. } => {
+            h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+    }
     h.insert(
         reqwest::header::USER_AGENT,
         HeaderValue::from_static(concat!("infermon/", env!("CARGO_PKG_VERSION"))),
@@ -152,27 +210,32 @@ enum Outcome {
     Refused(String),
     /// 5xx, 429, a network error or a timeout: keep it and retry after the wait, if given.
     Retry(String, Option<Duration>),
+    /// The hub does not know the node token: forget it, join again, keep the batch.
+    Rejoin(String),
 }
 
-async fn post(client: &reqwest::Client, t: &Target, body: Vec<u8>) -> Outcome {
+/// An error with its sources, for the log.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut why = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        why.push_str(&format!(": {c}"));
+        cur = c.source();
+    }
+    why
+}
+
+async fn post(client: &reqwest::Client, t: &Target, auth: &Auth, body: Vec<u8>) -> Outcome {
     let r = client
         .post(&t.url)
-        .headers(headers(&t.auth))
+        .headers(headers(&t.protocol, auth))
         .timeout(t.timeout)
         .body(body)
         .send()
         .await;
     let r = match r {
         Ok(r) => r,
-        Err(e) => {
-            let mut why = format!("POST {}: {e}", t.url);
-            let mut cur = std::error::Error::source(&e);
-            while let Some(c) = cur {
-                why.push_str(&format!(": {c}"));
-                cur = c.source();
-            }
-            return Outcome::Retry(why, None);
-        }
+        Err(e) => return Outcome::Retry(format!("POST {}: {}", t.url, error_chain(&e)), None),
     };
     let status = r.status();
     if status.is_success() {
@@ -187,17 +250,21 @@ async fn post(client: &reqwest::Client, t: &Target, body: Vec<u8>) -> Outcome {
     let text = r.text().await.unwrap_or_default();
     let text: String = text.trim().chars().take(300).collect();
     let why = format!("{} answered {status}: {text}", t.url);
-    if status.as_u16() == 429 || status.is_server_error() {
-        Outcome::Retry(why, retry_after)
-    } else {
-        Outcome::Refused(why)
+    let hub = matches!(t.protocol, Protocol::Hub { .. });
+    match status.as_u16() {
+        429 | 500..=599 => Outcome::Retry(why, retry_after),
+        // The hub no longer knows this node's token: join again, keep the data.
+        401 if hub => Outcome::Rejoin(why),
+        // Revoked, or the name is another node's: keep the data, retry slowly.
+        403 | 409 if hub => Outcome::Retry(why, Some(MAX_BACKOFF)),
+        _ => Outcome::Refused(why),
     }
 }
 
 /// One request's body from queued items: their protobuf bytes joined, compressed again.
 /// Items that cannot be read back are returned apart (they are dropped: they can never be
 /// sent).
-fn batch_body(items: &[OutboxItem]) -> (Option<Vec<u8>>, Vec<i64>) {
+fn remote_write_body(items: &[OutboxItem]) -> (Option<Vec<u8>>, Vec<i64>) {
     let mut raw = Vec::new();
     let mut bad = Vec::new();
     for i in items {
@@ -220,6 +287,10 @@ pub async fn run_sender(
     let channel = target.channel();
     let mut backoff = FIRST_BACKOFF;
     let mut last_error = String::new();
+    let what = match target.protocol {
+        Protocol::RemoteWrite => "remote write",
+        Protocol::Hub { .. } => "hub push",
+    };
     loop {
         if *stop.borrow() {
             return;
@@ -240,11 +311,23 @@ pub async fn run_sender(
             pause(&mut stop, Duration::from_millis(500)).await;
             continue;
         }
-        let (body, bad) = batch_body(&items);
+        let (body, bad) = match target.protocol {
+            Protocol::RemoteWrite => remote_write_body(&items),
+            Protocol::Hub { .. } => hub::batch_body(&items),
+        };
         let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
-        let outcome = match body {
-            Some(b) => post(&client, &target, b).await,
-            None => Outcome::Refused("the batch could not be compressed".to_string()),
+        let auth = match &target.protocol {
+            Protocol::RemoteWrite => Ok(target.auth.clone()),
+            Protocol::Hub { join_token, node } => {
+                hub::node_token(&client, &target, join_token, node, &store)
+                    .await
+                    .map(Auth::Bearer)
+            }
+        };
+        let outcome = match (body, auth) {
+            (_, Err(why)) => Outcome::Retry(why, None),
+            (Some(b), Ok(auth)) => post(&client, &target, &auth, b).await,
+            (None, _) => Outcome::Refused("the batch could not be compressed".to_string()),
         };
         let n = items.len() as u64;
         match outcome {
@@ -256,11 +339,11 @@ pub async fn run_sender(
                     .dropped_rejected
                     .fetch_add(bad.len() as u64, Ordering::Relaxed);
                 if !last_error.is_empty() {
-                    tracing::info!("remote write to {} recovered", target.url);
+                    tracing::info!("{what} to {} recovered", target.url);
                     last_error.clear();
                 }
                 backoff = FIRST_BACKOFF;
-                delete(&store, ids).await;
+                delete(&store, ids, what).await;
                 // Bounded catch-up: n snapshots at max_samples_per_second.
                 if pending > n {
                     let per = f64::from(target.max_samples_per_second.max(1));
@@ -269,13 +352,20 @@ pub async fn run_sender(
             }
             Outcome::Refused(why) => {
                 stats.dropped_rejected.fetch_add(n, Ordering::Relaxed);
-                tracing::warn!("remote write: {n} snapshots dropped: {why}");
-                delete(&store, ids).await;
+                tracing::warn!("{what}: {n} snapshots dropped: {why}");
+                delete(&store, ids, what).await;
+            }
+            Outcome::Rejoin(why) => {
+                stats.failed_requests.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("{why}; joining the hub again, {pending} samples kept");
+                hub::forget_token(&target, &store).await;
+                pause(&mut stop, backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
             Outcome::Retry(why, wait) => {
                 stats.failed_requests.fetch_add(1, Ordering::Relaxed);
                 if why != last_error {
-                    tracing::warn!("remote write: {why}; {pending} snapshots kept, retrying");
+                    tracing::warn!("{what}: {why}; {pending} snapshots kept, retrying");
                     last_error = why;
                 }
                 let wait = wait.unwrap_or(backoff);
@@ -286,14 +376,16 @@ pub async fn run_sender(
     }
 }
 
-async fn delete(store: &Arc<Mutex<Store>>, ids: Vec<i64>) {
+async fn delete(store: &Arc<Mutex<Store>>, ids: Vec<i64>, what: &str) {
     let failed = with_store(store, move |s| {
         let o = s.outbox();
         ids.iter().filter(|id| o.delivered(**id).is_err()).count()
     })
     .await;
     if failed != Some(0) {
-        tracing::warn!("remote write: sent items could not be removed from the outbox; they will be sent again");
+        tracing::warn!(
+            "{what}: sent items could not be removed from the outbox; they will be sent again"
+        );
     }
 }
 
