@@ -46,6 +46,9 @@ enum Command {
     /// Serve the Model Context Protocol on stdio: read-only tools over a running agent's
     /// API (snapshot, observations, history, requests) and the fit estimate.
     Mcp(cmd::mcp::McpArgs),
+    /// Run the fleet hub: nodes push their samples to it (`agent --hub`); it serves the
+    /// fleet's nodes, WES leaderboard, observations and routing choice.
+    Hub(cmd::hub::HubArgs),
     /// Watch a running agent in the terminal: GPU and CPU bars, memory, per-model tok/s,
     /// TTFT/TPOT, queue and KV, sparklines, recent requests and observations.
     Top(cmd::top::TopArgs),
@@ -232,6 +235,14 @@ pub struct AgentArgs {
     /// This node's name, the `instance` label of what it pushes (default: the host name).
     #[arg(long, value_name = "NAME")]
     pub node_name: Option<String>,
+    /// Push every sampling round to an infermon hub, e.g. http://hub:9465 (also [hub] url,
+    /// INFERMON_HUB_URL).
+    #[arg(long, value_name = "URL")]
+    pub hub: Option<String>,
+    /// The hub's join token, used once to get this node's own token (also
+    /// INFERMON_HUB_TOKEN, [hub] join_token or join_token_file).
+    #[arg(long, value_name = "TOKEN")]
+    pub hub_token: Option<String>,
 }
 
 /// `infermon status`
@@ -511,6 +522,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::GpuTruth(g) => cmd::gpu_truth::run(g),
         Command::Mcp(m) => cmd::mcp::run(m),
         Command::Top(t) => cmd::top::run(t),
+        Command::Hub(h) => cmd::hub::run(h),
         Command::Completions(c) => cmd::generate::completions(c, Cli::command()),
         Command::Manpages(m) => cmd::generate::manpages(m, Cli::command()),
     }

@@ -30,6 +30,8 @@ fn overrides(a: &AgentArgs) -> Overrides {
         allowed_hosts: a.allowed_hosts.clone(),
         remote_write: a.remote_write.clone(),
         node_name: a.node_name.clone(),
+        hub: a.hub.clone(),
+        hub_token: a.hub_token.clone(),
     }
 }
 
@@ -74,6 +76,8 @@ pub fn run_proxy(p: ProxyArgs) -> anyhow::Result<ExitCode> {
         slo: p.slo,
         remote_write: Vec::new(),
         node_name: None,
+        hub: None,
+        hub_token: None,
     })
 }
 
@@ -215,7 +219,7 @@ async fn serve(settings: Settings, store: Store) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

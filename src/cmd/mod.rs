@@ -8,6 +8,7 @@ pub mod fit;
 pub mod generate;
 pub mod gpu_truth;
 pub mod history;
+pub mod hub;
 pub mod mcp;
 pub mod remote_write;
 pub mod replay;

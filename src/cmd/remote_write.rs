@@ -1,11 +1,14 @@
 //! Starts Prometheus remote write for the agent: one queueing task fed by the snapshot
-//! broadcast, one sender per receiver (see `infermon-remote`).
+//! broadcast, one sender per receiver (see `infermon-remote`); and the push to an infermon
+//! hub (`--hub`), which queues each sampling round whole in the same outbox.
 
 use std::sync::Arc;
 
 use infermon_agent::Shared;
 use infermon_config::{RemoteAuth, Settings};
-use infermon_remote::{run_enqueuer, run_sender, Auth, Registered, Stats, Target};
+use infermon_remote::{
+    run_enqueuer, run_hub_enqueuer, run_sender, Auth, OpenObservations, Registered, Stats, Target,
+};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -15,13 +18,47 @@ pub fn start(
     shared: &Arc<Shared>,
     stop: &watch::Receiver<bool>,
 ) -> anyhow::Result<(Vec<Registered>, Vec<JoinHandle<()>>)> {
+    let (mut stats, mut tasks) = (Vec::new(), Vec::new());
+    if let Some(hub) = &settings.hub {
+        let store = shared
+            .store()
+            .ok_or_else(|| anyhow::anyhow!("hub push needs the store: it queues in its outbox"))?;
+        let mut t = Target::hub(&hub.url, &settings.node_name, &hub.join_token);
+        t.max_pending = hub.max_pending;
+        t.max_samples_per_second = hub.max_samples_per_second;
+        let st = Arc::new(Stats::default());
+        tasks.push(tokio::spawn(run_sender(
+            t.clone(),
+            store.clone(),
+            st.clone(),
+            stop.clone(),
+        )));
+        let open: OpenObservations = {
+            let shared = shared.clone();
+            Arc::new(move || shared.open_observations())
+        };
+        tasks.push(tokio::spawn(run_hub_enqueuer(
+            t.clone(),
+            st.clone(),
+            shared.subscribe_rounds(),
+            store,
+            open,
+            stop.clone(),
+        )));
+        tracing::info!(hub = %hub.url, node = %settings.node_name, "hub push: queue holds {} samples", hub.max_pending);
+        stats.push(Registered {
+            url: t.url.clone(),
+            stats: st,
+            capacity: hub.max_pending,
+        });
+    }
     if settings.remote_write.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok((stats, tasks));
     }
     let store = shared
         .store()
         .ok_or_else(|| anyhow::anyhow!("remote write needs the store: it queues in its outbox"))?;
-    let (mut targets, mut stats, mut tasks) = (Vec::new(), Vec::new(), Vec::new());
+    let mut targets = Vec::new();
     for spec in &settings.remote_write {
         let mut t = Target::new(&spec.url, &settings.node_name);
         t.auth = match &spec.auth {

@@ -15,6 +15,7 @@
 mod duration;
 mod error;
 mod hosts;
+mod hub;
 mod limits;
 mod paths;
 mod raw;
@@ -24,6 +25,7 @@ mod resolve;
 pub use duration::parse_duration;
 pub use error::ConfigError;
 pub use hosts::check_allowed_host;
+pub use hub::HubSpec;
 pub use limits::Limits;
 pub use paths::{default_config_paths, default_data_dir};
 pub use raw::{parse_file_text, RawConfig};

@@ -38,6 +38,25 @@ pub struct RawConfig {
     /// `[[remote_write]]`
     #[serde(default)]
     pub remote_write: Vec<RawRemoteWrite>,
+    /// `[hub]`
+    #[serde(default)]
+    pub hub: RawHub,
+}
+
+/// `[hub]`: the infermon hub this node pushes to.
+#[derive(Debug, Default, Deserialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawHub {
+    /// The hub's base URL.
+    pub url: Option<String>,
+    /// The hub's join token.
+    pub join_token: Option<String>,
+    /// File holding the join token.
+    pub join_token_file: Option<String>,
+    /// Samples kept while the hub is away.
+    pub max_pending: Option<i64>,
+    /// Catch-up pace, samples per second.
+    pub max_samples_per_second: Option<i64>,
 }
 
 /// `[[remote_write]]`: a Prometheus remote write receiver.

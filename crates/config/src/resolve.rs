@@ -119,6 +119,10 @@ pub struct Overrides {
     pub remote_write: Vec<String>,
     /// `--node-name NAME`
     pub node_name: Option<String>,
+    /// `--hub URL`
+    pub hub: Option<String>,
+    /// `--hub-token TOKEN`
+    pub hub_token: Option<String>,
 }
 
 /// Validated settings.
@@ -174,6 +178,8 @@ pub struct Settings {
     /// This node's name, the `instance` label of what it pushes (`--node-name`,
     /// `INFERMON_NODE_NAME`, `[agent] node_name`, else the host name).
     pub node_name: String,
+    /// The hub this node pushes to (`[hub]`, `INFERMON_HUB_URL`, `--hub`).
+    pub hub: Option<crate::HubSpec>,
 }
 
 /// One `[[alert]]` with its durations parsed.
@@ -501,7 +507,9 @@ pub fn resolve(
     let limits = crate::limits::resolve(&raw, env)?;
     let remote_write = crate::remote::remote_write(&raw, &o.remote_write, env)?;
     let node_name = crate::remote::node_name(&raw, o.node_name.as_ref(), env)?;
+    let hub = crate::hub::hub(&raw, o.hub.as_ref(), o.hub_token.as_ref(), env)?;
     Ok(Settings {
+        hub,
         remote_write,
         node_name,
         limits,

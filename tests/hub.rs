@@ -1,0 +1,284 @@
+//! `infermon hub` with three real agents pushing to it (`agent --hub`), as a user runs them:
+//! the hub is killed with SIGKILL for a while and started again on the same data, and every
+//! sample each agent stored itself in that span is at the hub exactly once (compared with the
+//! agent's own `/api/v1/history`, an independent reference); an agent restarted on its data
+//! pushes again with the node token it kept; a revoked node is refused while its agent keeps
+//! what it could not send; bad joins are refused with a reason. No engine is needed: the
+//! samples are the hosts' own (CPU, memory), which every agent measures.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::Proc;
+
+const SERIES: &str = "infermon_agent_sample_interval_seconds";
+const JOIN: &str = "join-token-for-the-hub-test-0123456789";
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+async fn start_hub(dir: &Path, listen: &str) -> Proc {
+    let child = Command::new(env!("CARGO_BIN_EXE_infermon"))
+        .args([
+            "hub",
+            "--listen",
+            listen,
+            "--join-token",
+            JOIN,
+            "--data-dir",
+        ])
+        .arg(dir)
+        .env("INFERMON_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn infermon hub");
+    let p = Proc {
+        child,
+        name: "infermon hub",
+    };
+    support::wait_http_ok(
+        &format!("http://{listen}/api/v1/fleet/nodes"),
+        Duration::from_secs(30),
+    )
+    .await;
+    p
+}
+
+async fn start_node(dir: &Path, node: &str, hub: &str) -> (Proc, String) {
+    support::start_agent(
+        &[
+            "--no-discovery",
+            "--interval",
+            "1s",
+            "--max-interval",
+            "1s",
+            "--node-name",
+            node,
+            "--hub",
+            hub,
+            "--hub-token",
+            JOIN,
+        ],
+        &dir.join(node),
+    )
+    .await
+}
+
+fn times(v: &Value, from: i64, to: i64) -> Vec<i64> {
+    v["series"][0]["points"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|p| p["ts_ms"].as_i64().unwrap())
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|t| *t > from && *t <= to)
+        .collect()
+}
+
+/// Sample times of [`SERIES`] in `(from, to]` in the agent's own store.
+async fn at_agent(api: &str, from: i64, to: i64) -> Vec<i64> {
+    let v = support::get_json(&format!(
+        "{api}/api/v1/history?metric={SERIES}&from={from}&to={to}&resolution=raw"
+    ))
+    .await;
+    times(&v, from, to)
+}
+
+/// The same at the hub, for `node`.
+async fn at_hub(hub: &str, node: &str, from: i64, to: i64) -> Vec<i64> {
+    let v = support::get_json(&format!(
+        "{hub}/api/v1/fleet/history?node={node}&metric={SERIES}&from={from}&to={to}&resolution=raw"
+    ))
+    .await;
+    times(&v, from, to)
+}
+
+async fn node_view(hub: &str, node: &str) -> Value {
+    let v = support::get_json(&format!("{hub}/api/v1/fleet/nodes")).await;
+    v["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == node)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+/// Waits until the hub has exactly the agent's samples of `(from, to]`; panics with the
+/// difference after `limit`.
+async fn wait_same(hub: &str, api: &str, node: &str, from: i64, to: i64, limit: Duration) {
+    let start = Instant::now();
+    loop {
+        let (a, h) = (
+            at_agent(api, from, to).await,
+            at_hub(hub, node, from, to).await,
+        );
+        let unique: BTreeSet<i64> = h.iter().copied().collect();
+        assert_eq!(
+            unique.len(),
+            h.len(),
+            "{node}: a sample is twice at the hub: {h:?}"
+        );
+        if a == h && !a.is_empty() {
+            return;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{node}: the hub does not have the agent's samples of ({from}, {to}] after \
+             {limit:?}\n  agent {} {a:?}\n  hub   {} {h:?}",
+            a.len(),
+            h.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn post(url: &str, bearer: &str, body: Value) -> (u16, String) {
+    let r = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(bearer)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_agents_lose_nothing_across_a_hub_crash_and_revoked_nodes_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", support::free_port());
+    let hub = format!("http://{listen}");
+    let hub_dir = dir.path().join("hub");
+    let mut hub_proc = start_hub(&hub_dir, &listen).await;
+    let names = ["edge-1", "edge-2", "edge-3"];
+    let mut nodes = Vec::new();
+    for n in names {
+        nodes.push(start_node(dir.path(), n, &hub).await);
+    }
+    let start = Instant::now();
+    for n in names {
+        while node_view(&hub, n).await["liveness"] != "up" {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{n} never came up at the hub"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    // The hub dies without a chance to flush, stays away for 12 s, and comes back.
+    let from = now_ms() - 3_000;
+    hub_proc.child.kill().unwrap();
+    hub_proc.child.wait().unwrap();
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let _hub_proc = start_hub(&hub_dir, &listen).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let to = now_ms() - 1_500;
+    for (n, (_, api)) in names.iter().zip(&nodes) {
+        wait_same(&hub, api, n, from, to, Duration::from_secs(40)).await;
+        assert!(
+            to - from >= 15_000,
+            "the compared span must cover the outage"
+        );
+    }
+
+    // An agent restarted on its data pushes with the token it kept: a new join of the same
+    // name would be refused (409), so samples after the restart prove the kept token works.
+    let (old, _) = nodes.remove(0);
+    drop(old);
+    let (_again, api1) = start_node(dir.path(), "edge-1", &hub).await;
+    let after = now_ms();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    wait_same(
+        &hub,
+        &api1,
+        "edge-1",
+        after,
+        now_ms() - 1_000,
+        Duration::from_secs(20),
+    )
+    .await;
+    let (code, why) = post(
+        &format!("{hub}/api/v1/hub/join"),
+        JOIN,
+        json!({"node": "edge-1"}),
+    )
+    .await;
+    assert_eq!(code, 409, "a second join of a taken name: {why}");
+
+    // Revoked: refused at once, the agent keeps every sample it could not send.
+    let out = Command::new(env!("CARGO_BIN_EXE_infermon"))
+        .args(["hub", "revoke", "edge-2", "--data-dir"])
+        .arg(&hub_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let revoked_at = now_ms();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let api2 = &nodes[0].1;
+    assert!(
+        at_hub(&hub, "edge-2", revoked_at + 1_000, now_ms())
+            .await
+            .is_empty(),
+        "the hub stored samples of a revoked node"
+    );
+    assert_eq!(node_view(&hub, "edge-2").await["revoked"], true);
+    let metrics = support::get_text(&format!("{api2}/metrics")).await;
+    let pending: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("infermon_remote_write_snapshots_pending{"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no pending gauge in the agent's /metrics:\n{metrics}"));
+    assert!(
+        pending >= 3.0,
+        "the revoked node's agent kept {pending} samples, expected ≥ 3"
+    );
+
+    // Bad joins name what is wrong.
+    let join = format!("{hub}/api/v1/hub/join");
+    let (code, why) = post(&join, "not-the-token", json!({"node": "edge-9"})).await;
+    assert_eq!(code, 401, "{why}");
+    let (code, why) = post(&join, JOIN, json!({"node": "Edge_9"})).await;
+    assert_eq!(code, 400, "{why}");
+    assert!(why.contains("Edge_9") && why.contains("DNS label"), "{why}");
+    let (code, why) = post(
+        &format!("{hub}/api/v1/hub/push"),
+        "no-such-node-token",
+        json!([]),
+    )
+    .await;
+    assert_eq!(code, 401, "{why}");
+
+    // The fleet views: three nodes, none ranked (no engine), each with the reason.
+    let board = support::get_json(&format!("{hub}/api/v1/fleet/leaderboard")).await;
+    assert_eq!(board["ranked"].as_array().map(Vec::len), Some(0), "{board}");
+    let unranked = board["unranked"].as_array().unwrap();
+    assert_eq!(unranked.len(), 3, "{board}");
+    let m = support::get_text(&format!("{hub}/metrics")).await;
+    for n in ["edge-1", "edge-3"] {
+        assert!(
+            m.contains(&format!("infermon_fleet_node_up{{node=\"{n}\"}} 1")),
+            "{n} not up in the hub's /metrics:\n{m}"
+        );
+    }
+}
