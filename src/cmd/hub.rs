@@ -32,8 +32,9 @@ const JOIN_TOKEN_FILE: &str = "join_token";
                   The join token is asked once; each node then keeps a token of its own, which\n\
                   `infermon hub revoke NAME` withdraws. Without --join-token the hub makes one\n\
                   in DATA_DIR/join_token (mode 0600) on first start.\n\
-                  This build speaks plain HTTP: off loopback, put it behind a TLS proxy (nginx).\n\
-                  Example: infermon hub --listen 0.0.0.0:9465 --token \"$READ_TOKEN\""
+                  This build has no TLS: off loopback it refuses to start unless --insecure is\n\
+                  given; prefer a loopback hub behind a TLS proxy (nginx).\n\
+                  Example: infermon hub --listen 0.0.0.0:9465 --insecure --token \"$READ_TOKEN\""
 )]
 pub struct HubArgs {
     #[command(subcommand)]
@@ -57,6 +58,10 @@ pub struct HubArgs {
     /// $XDG_DATA_HOME/infermon-hub).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Listen off loopback over plain HTTP (this build has no TLS: tokens and samples cross
+    /// the network unencrypted; prefer a TLS proxy such as nginx in front of a loopback hub).
+    #[arg(long)]
+    pub insecure: bool,
     /// Raw samples kept per node, e.g. 30d.
     #[arg(long, default_value = "30d")]
     pub retention: String,
@@ -176,6 +181,13 @@ pub fn run(a: HubArgs) -> anyhow::Result<ExitCode> {
         )
     })?;
     let token = a.token.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    if !listen.ip().is_loopback() && !a.insecure {
+        anyhow::bail!(
+            "--listen {listen} is reachable from the network, and this build has no TLS: \
+             listen on 127.0.0.1 behind a TLS proxy (nginx), or give --insecure to send node \
+             tokens and samples unencrypted"
+        );
+    }
     if !listen.ip().is_loopback() && token.is_none() {
         anyhow::bail!(
             "--listen {listen} is reachable from the network: give a read token (--token or \
