@@ -19,36 +19,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use support::*;
 
 const TEST: &str = "dashboard_in_a_real_browser";
-
-/// The Chromium to drive: `INFERMON_CHROMIUM`, else `chromium` on PATH; else skip (or fail
-/// when end-to-end tests are required).
-fn chromium() -> Option<PathBuf> {
-    let found = std::env::var_os("INFERMON_CHROMIUM")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("PATH").and_then(|p| {
-                std::env::split_paths(&p)
-                    .map(|d| d.join("chromium"))
-                    .find(|c| c.is_file())
-            })
-        })
-        .filter(|p| p.is_file());
-    if found.is_none() {
-        let msg = format!(
-            "SKIPPED end-to-end test {TEST}: no chromium (INFERMON_CHROMIUM unset, none on \
-             PATH); run `bash scripts/setup-test-deps.sh` (Debian package `chromium`)"
-        );
-        if std::env::var("INFERMON_REQUIRE_E2E").as_deref() == Ok("1") {
-            panic!("{msg}");
-        }
-        eprintln!("{msg}");
-    }
-    found
-}
 
 async fn chat(client: &reqwest::Client, proxy: &str, prompt: &str) {
     let r = client
@@ -92,7 +66,9 @@ async fn compressed_bytes(urls: &[String]) -> (usize, usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_in_a_real_browser() {
     let Some(e) = engine(TEST) else { return };
-    let Some(browser) = chromium() else { return };
+    let Some(browser) = chromium(TEST) else {
+        return;
+    };
     let (srv, server) = start_llama_server(&e, &["--metrics", "-np", "2"]).await;
     let dir = tempfile::tempdir().unwrap();
     let pport = free_port();
@@ -133,7 +109,7 @@ async fn dashboard_in_a_real_browser() {
 
     let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts/dashboard");
     let _ = std::fs::remove_dir_all(&out);
-    let found = drive(&[browser.as_os_str(), agent.as_ref(), out.as_os_str()]).await;
+    let found = drive_browser(&[browser.as_os_str(), agent.as_ref(), out.as_os_str()]).await;
     stop.store(true, Ordering::Relaxed);
     let _ = traffic.await;
 
@@ -231,37 +207,10 @@ async fn dashboard_in_a_real_browser() {
         agent.as_ref(),
         out.as_os_str(),
     ];
-    let shown = drive(&args).await;
+    let shown = drive_browser(&args).await;
     assert!(shown["open"].as_u64().unwrap() >= 1, "{shown}");
     let text = shown["text"].as_str().unwrap();
     assert!(text.contains("engine_down"), "{text}");
     assert!(text.contains("action:"), "{text}");
     assert!(shown["errors"].as_array().unwrap().is_empty(), "{shown}");
-}
-
-/// Runs the browser driver with `args`; its last line of output, as JSON.
-async fn drive(args: &[&std::ffi::OsStr]) -> Value {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/clients/dashboard_cdp.py"
-    );
-    let run = tokio::time::timeout(
-        Duration::from_secs(180),
-        tokio::process::Command::new("python3")
-            .arg(script)
-            .args(args)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("the browser driver took over 180 s")
-    .expect("run python3");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "browser driver failed: {}\n{stdout}\n{}",
-        run.status,
-        String::from_utf8_lossy(&run.stderr)
-    );
-    serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap()
 }

@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-/// Every file served under `/assets/VERSION/`, with its content type. `index.html` is served
-/// at `/` and is not in this list.
+/// Every file served under `/assets/VERSION/`, with its content type. `index.html` (the agent's
+/// page) and `hub.html` (the hub's) are served at `/` and are not in this list.
 const FILES: &[(&str, &str)] = &[
     ("app.js", "text/javascript; charset=utf-8"),
     ("api.js", "text/javascript; charset=utf-8"),
@@ -19,6 +19,7 @@ const FILES: &[(&str, &str)] = &[
     ("models.js", "text/javascript; charset=utf-8"),
     ("requests.js", "text/javascript; charset=utf-8"),
     ("observations.js", "text/javascript; charset=utf-8"),
+    ("fleet.js", "text/javascript; charset=utf-8"),
     ("style.css", "text/css; charset=utf-8"),
     ("uPlot.iife.min.js", "text/javascript; charset=utf-8"),
     ("uPlot.min.css", "text/css; charset=utf-8"),
@@ -64,8 +65,11 @@ fn main() -> Result<(), Error> {
     }
     let index = String::from_utf8(read(&dir.join("index.html")))?;
     fnv1a(&mut hash, index.as_bytes());
+    let hub = String::from_utf8(read(&dir.join("hub.html")))?;
+    fnv1a(&mut hash, hub.as_bytes());
     let version = format!("{hash:016x}");
     let index = index.replace("{{version}}", &version);
+    let hub = hub.replace("{{version}}", &version);
 
     let mut code = String::new();
     let _ = writeln!(
@@ -80,6 +84,14 @@ fn main() -> Result<(), Error> {
         "/// `index.html`, plain and gzipped.\npub static INDEX: Asset = Asset {{ name: \"index.html\", \
          mime: \"text/html; charset=utf-8\", raw: include_bytes!(concat!(env!(\"OUT_DIR\"), \
          \"/index.html\")), gz: include_bytes!(concat!(env!(\"OUT_DIR\"), \"/index.html.gz\")) }};"
+    );
+    write(&out.join("hub.html"), hub.as_bytes());
+    write(&out.join("hub.html.gz"), &gzip(hub.as_bytes())?);
+    let _ = writeln!(
+        code,
+        "/// `hub.html` (the hub's page), plain and gzipped.\npub static HUB_PAGE: Asset = Asset {{ name: \"hub.html\", \
+         mime: \"text/html; charset=utf-8\", raw: include_bytes!(concat!(env!(\"OUT_DIR\"), \
+         \"/hub.html\")), gz: include_bytes!(concat!(env!(\"OUT_DIR\"), \"/hub.html.gz\")) }};"
     );
     let _ = writeln!(
         code,

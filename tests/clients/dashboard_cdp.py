@@ -3,6 +3,11 @@
 Usage: dashboard_cdp.py CHROMIUM AGENT_URL OUT_DIR
        dashboard_cdp.py --bench CHROMIUM AGENT_URL RUNS HISTORY_LINK
        dashboard_cdp.py --observations CHROMIUM AGENT_URL OUT_DIR
+       dashboard_cdp.py --hub CHROMIUM HUB_URL NODE OUT_DIR
+
+With --hub it opens the hub's page, reads the node table and the leaderboard as shown, matches
+NODE's tok/s cell with the hub's API for the same sample, opens NODE's view and counts the
+points of its charts, and takes screenshots (light and dark, laptop and phone).
 
 With --observations it opens the Observations view, waits for an open observation, takes a
 screenshot and reports what the view shows. With --bench it only measures, RUNS times each with the browser cache off: the first useful
@@ -228,19 +233,77 @@ def main():
             p.screenshot(os.path.join(out, name + ".png"))
             found["screenshots"].append(name + ".png")
 
-        for e in b.events:
-            m, p = e.get("method"), e.get("params", {})
-            if m == "Network.requestWillBeSent":
-                found["requests"].append(p["request"]["url"])
-            elif m == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
-                found["errors"].append("console: " + " ".join(str(a.get("value", a.get("description"))) for a in p.get("args", [])))
-            elif m == "Runtime.exceptionThrown":
-                d = p["exceptionDetails"]
-                found["errors"].append("exception: " + (d.get("exception", {}).get("description") or d.get("text", "")))
-            elif m == "Log.entryAdded" and p["entry"]["level"] == "error":
-                found["errors"].append("log: " + p["entry"]["text"] + " " + p["entry"].get("url", ""))
-            elif m == "Network.loadingFailed" and not p.get("canceled"):
-                found["errors"].append("network: " + p.get("errorText", ""))
+        collect(b, found)
+    finally:
+        b.close()
+    print(json.dumps(found))
+
+
+def collect(b, found):
+    """Requests, console errors, exceptions and failed loads the browser reported."""
+    for e in b.events:
+        m, p = e.get("method"), e.get("params", {})
+        if m == "Network.requestWillBeSent":
+            found["requests"].append(p["request"]["url"])
+        elif m == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
+            found["errors"].append("console: " + " ".join(str(a.get("value", a.get("description"))) for a in p.get("args", [])))
+        elif m == "Runtime.exceptionThrown":
+            d = p["exceptionDetails"]
+            found["errors"].append("exception: " + (d.get("exception", {}).get("description") or d.get("text", "")))
+        elif m == "Log.entryAdded" and p["entry"]["level"] == "error":
+            found["errors"].append("log: " + p["entry"]["text"] + " " + p["entry"].get("url", ""))
+        elif m == "Network.loadingFailed" and not p.get("canceled"):
+            found["errors"].append("network: " + p.get("errorText", ""))
+
+
+def hub(exe, url, node, out):
+    os.makedirs(out, exist_ok=True)
+    found = {"errors": [], "requests": [], "screenshots": []}
+    rows_js = ("[...document.querySelectorAll('#nodes tbody tr')].map(r => { const c = r.children;"
+               " if (c.length < 10) return null; return {node: c[0].textContent, liveness: c[1].dataset.liveness,"
+               " ts: Number(c[1].dataset.ts || 0), tok_s: c[5].dataset.value === undefined ? null : Number(c[5].dataset.value),"
+               " tok_s_text: c[5].textContent, spark: !!c[4].querySelector('svg polyline'), wes: c[7].textContent}; }).filter(Boolean)")
+    b = Browser(exe)
+    try:
+        page = Page(b, 1366, 900, False, False)
+        page.send("Page.navigate", {"url": url + "/"})
+        found["loaded"] = bool(page.wait("document.querySelectorAll('#nodes tbody tr td a').length", 20))
+        found["title"] = page.eval("document.title")
+        matched = None
+        end = time.time() + 30
+        while time.time() < end and matched is None:
+            shown = {r["node"]: r for r in page.eval(rows_js)}
+            api_nodes = {n["name"]: n for n in api(url, "/api/v1/fleet/nodes")["nodes"]}
+            again = {r["node"]: r for r in page.eval(rows_js)}
+            r, a = shown.get(node), api_nodes.get(node)
+            if r and a and again.get(node) == r and r["ts"] == a["sample_ts_unix_ms"] and r["tok_s"] is not None:
+                matched = {"ts": r["ts"], "page": r["tok_s"], "page_text": r["tok_s_text"], "api": a["tokens_per_second"]}
+            time.sleep(0.3)
+        found["tok_s_match"] = matched
+        page.wait("document.querySelector('#nodes tbody tr svg polyline')", 40)
+        found["rows"] = page.eval(rows_js)
+        found["board"] = page.eval("document.getElementById('board').innerText")
+        page.screenshot(os.path.join(out, "hub-fleet-light-desktop.png"))
+        found["screenshots"].append("hub-fleet-light-desktop.png")
+        page.eval("location.hash = '#node?name=' + encodeURIComponent(%s)" % json.dumps(node))
+        page.wait("[...document.querySelectorAll('#node-charts [data-metric]')].some(e => Number(e.dataset.points) > 0)", 20)
+        found["node_chart_points"] = page.eval(
+            "Object.fromEntries([...document.querySelectorAll('#node-charts [data-metric]')].map(e => [e.dataset.metric, Number(e.dataset.points || 0)]))")
+        page.screenshot(os.path.join(out, "hub-node-light-desktop.png"))
+        found["screenshots"].append("hub-node-light-desktop.png")
+        for name, (w, hgt, mobile, dark) in {
+            "hub-fleet-dark-desktop": (1366, 900, False, True),
+            "hub-fleet-light-phone": (390, 844, True, False),
+        }.items():
+            p = Page(b, w, hgt, mobile, dark)
+            p.send("Page.navigate", {"url": url + "/"})
+            p.wait("document.querySelectorAll('#nodes tbody tr td a').length", 20)
+            time.sleep(0.5)
+            found[name + "_overflow_px"] = p.eval(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            p.screenshot(os.path.join(out, name + ".png"))
+            found["screenshots"].append(name + ".png")
+        collect(b, found)
     finally:
         b.close()
     print(json.dumps(found))
@@ -292,6 +355,8 @@ def observations(exe, agent, out):
 if __name__ == "__main__":
     if sys.argv[1] == "--bench":
         bench(sys.argv[2], sys.argv[3].rstrip("/"), int(sys.argv[4]), sys.argv[5])
+    elif sys.argv[1] == "--hub":
+        hub(sys.argv[2], sys.argv[3].rstrip("/"), sys.argv[4], sys.argv[5])
     elif sys.argv[1] == "--observations":
         observations(sys.argv[2], sys.argv[3].rstrip("/"), sys.argv[4])
     else:

@@ -272,3 +272,57 @@ pub fn pyclients(test: &str) -> Option<PathBuf> {
     }
     found
 }
+
+/// The Chromium to drive: `INFERMON_CHROMIUM`, else `chromium` on PATH; else skip (or fail
+/// when end-to-end tests are required).
+pub fn chromium(test: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("INFERMON_CHROMIUM")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("PATH").and_then(|p| {
+                std::env::split_paths(&p)
+                    .map(|d| d.join("chromium"))
+                    .find(|c| c.is_file())
+            })
+        })
+        .filter(|p| p.is_file());
+    if found.is_none() {
+        let msg = format!(
+            "SKIPPED end-to-end test {test}: no chromium (INFERMON_CHROMIUM unset, none on \
+             PATH); run `bash scripts/setup-test-deps.sh` (Debian package `chromium`)"
+        );
+        if std::env::var("INFERMON_REQUIRE_E2E").as_deref() == Ok("1") {
+            panic!("{msg}");
+        }
+        eprintln!("{msg}");
+    }
+    found
+}
+
+/// Runs `tests/clients/dashboard_cdp.py` with `args` (at most 180 s) and returns the JSON of
+/// its last line.
+pub async fn drive_browser(args: &[&std::ffi::OsStr]) -> serde_json::Value {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/dashboard_cdp.py"
+    );
+    let run = tokio::time::timeout(
+        Duration::from_secs(180),
+        tokio::process::Command::new("python3")
+            .arg(script)
+            .args(args)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the browser driver took over 180 s")
+    .expect("run python3");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "browser driver failed: {}\n{stdout}\n{}",
+        run.status,
+        String::from_utf8_lossy(&run.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap()
+}

@@ -37,6 +37,11 @@ pub async fn index(headers: HeaderMap) -> Response {
     serve(&INDEX, &headers, "no-cache")
 }
 
+/// `/` of the hub: its page (the same assets, `fleet.js` its module).
+pub async fn hub_index(headers: HeaderMap) -> Response {
+    serve(&HUB_PAGE, &headers, "no-cache")
+}
+
 /// `/assets/{version}/{name}`.
 pub async fn asset(Path((version, name)): Path<(String, String)>, headers: HeaderMap) -> Response {
     let found = ASSETS.iter().find(|a| a.name == name);

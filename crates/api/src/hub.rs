@@ -64,18 +64,22 @@ pub fn hub_app(state: HubState) -> Router {
         .route("/api/v1/fleet/history", get(history))
         .route("/api/v1/route", get(route))
         .route("/metrics", get(metrics))
+        .route("/", get(crate::assets::hub_index))
+        .route("/assets/{version}/{name}", get(crate::assets::asset))
         .fallback(crate::routes::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
 }
 
 /// Host and Origin checks on every route; the read token on every route but join and push,
-/// which carry their own.
+/// which carry their own, and the page (`/`, `/assets/…`).
 async fn guard(State(st): State<HubState>, req: Request, next: Next) -> Response {
     if let Err(e) = check(req.method(), req.headers(), &st.allowed_hosts) {
         return e.into_response();
     }
-    let own_auth = req.method() == Method::POST && req.uri().path().starts_with("/api/v1/hub/");
+    // Join and push carry their own tokens; the page's static files carry no data.
+    let own_auth = (req.method() == Method::POST && req.uri().path().starts_with("/api/v1/hub/"))
+        || crate::assets::is_page(req.uri().path());
     if let Some(token) = st.token.as_ref().filter(|_| !own_auth) {
         if !bearer(req.headers()).is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes()))
         {
@@ -278,4 +282,106 @@ async fn metrics(State(st): State<HubState>) -> Result<Response, ApiError> {
         out,
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
+    use super::*;
+    use tower::ServiceExt;
+
+    const JOIN: &str = "join-token-0123456789";
+
+    fn app(dir: &std::path::Path, token: Option<&str>) -> Router {
+        let hub = Hub::open(dir, JOIN, infermon_store::Retention::default()).unwrap();
+        hub_app(HubState {
+            hub: Arc::new(hub),
+            token: token.map(Into::into),
+            allowed_hosts: Vec::new().into(),
+            route: Arc::new(RouteSettings::default()),
+        })
+    }
+
+    async fn call(
+        app: Router,
+        method: &str,
+        uri: &str,
+        pairs: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String) {
+        let mut req = axum::http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("host", "127.0.0.1:9465");
+        for (k, v) in pairs {
+            req = req.header(*k, *v);
+        }
+        let res = app
+            .oneshot(req.body(axum::body::Body::from(body.to_string())).unwrap())
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, String::from_utf8_lossy(&bytes).to_string())
+    }
+
+    #[tokio::test]
+    async fn the_read_token_guards_the_fleet_views_but_not_the_page_join_or_push() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(dir.path(), Some("read-token"));
+        let (s, _) = call(app.clone(), "GET", "/api/v1/fleet/nodes", &[], "").await;
+        assert_eq!(s, 401);
+        let auth = [("authorization", "Bearer read-token")];
+        let (s, body) = call(app.clone(), "GET", "/api/v1/fleet/nodes", &auth, "").await;
+        assert_eq!((s, body.as_str()), (200, "{\"nodes\":[]}"));
+        let (s, page) = call(app.clone(), "GET", "/", &[], "").await;
+        assert_eq!(s, 200);
+        assert!(page.contains("<title>infermon hub</title>"), "{page}");
+        let join = [
+            ("authorization", "Bearer join-token-0123456789"),
+            ("content-type", "application/json"),
+        ];
+        let (s, body) = call(
+            app.clone(),
+            "POST",
+            "/api/v1/hub/join",
+            &join,
+            r#"{"node":"edge-1"}"#,
+        )
+        .await;
+        assert_eq!(s, 201, "{body}");
+        let token = serde_json::from_str::<serde_json::Value>(&body).unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let push = [
+            ("authorization", format!("Bearer {token}")),
+            ("content-type", "application/json".to_string()),
+        ];
+        let push: Vec<(&str, &str)> = push.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (s, body) = call(app.clone(), "POST", "/api/v1/hub/push", &push, "[]").await;
+        assert_eq!(
+            s, 400,
+            "an empty batch is refused, not unauthorized: {body}"
+        );
+        let (s, body) = call(app.clone(), "POST", "/api/v1/hub/push", &push, "{").await;
+        assert_eq!(s, 400, "{body}");
+        let (s, _) = call(app, "GET", "/api/v1/route", &auth, "").await;
+        assert_eq!(s, 400, "route without a model");
+    }
+
+    #[tokio::test]
+    async fn a_foreign_host_is_refused_everywhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let req = axum::http::Request::builder()
+            .uri("/api/v1/fleet/nodes")
+            .header("host", "evil.example")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let res = app(dir.path(), None).oneshot(req).await.unwrap();
+        assert_eq!(res.status().as_u16(), 421);
+    }
 }

@@ -237,11 +237,47 @@ impl Hub {
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_string))
                     .unwrap_or_default(),
-                summary: obs.id.clone(),
+                summary: summary(&obs),
                 action: obs.action.clone(),
                 observation: Some(obs),
             });
         }
         Ok(out)
     }
+}
+
+/// One line of a node's own observation: its subject, evidence figures and context.
+fn summary(o: &Observation) -> String {
+    let num = |v: f64| {
+        if v.abs() >= 100.0 {
+            format!("{v:.0}")
+        } else {
+            format!("{v:.3}")
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_string()
+        }
+    };
+    let figures: Vec<String> = o
+        .evidence
+        .figures
+        .iter()
+        .map(|f| {
+            let now = f.now.map(num).unwrap_or_else(|| "–".to_string());
+            match f.baseline {
+                Some(b) => format!("{} {now} (baseline {})", f.name, num(b)),
+                None => format!("{} {now}", f.name),
+            }
+        })
+        .collect();
+    let mut line = o.subject.clone();
+    if !figures.is_empty() {
+        line.push_str(": ");
+        line.push_str(&figures.join(", "));
+    }
+    if let Some(c) = &o.evidence.context {
+        line.push_str("; ");
+        line.push_str(c);
+    }
+    line
 }
