@@ -62,6 +62,9 @@ pub struct HubArgs {
     /// the network unencrypted; prefer a TLS proxy such as nginx in front of a loopback hub).
     #[arg(long)]
     pub insecure: bool,
+    /// Connections served at once: one per pushing node, plus readers (503 beyond).
+    #[arg(long, default_value_t = 4096)]
+    pub max_connections: usize,
     /// Raw samples kept per node, e.g. 30d.
     #[arg(long, default_value = "30d")]
     pub retention: String,
@@ -250,6 +253,7 @@ pub fn run(a: HubArgs) -> anyhow::Result<ExitCode> {
         };
         let limits = ServeLimits {
             max_body_bytes: MAX_PUSH_BYTES,
+            max_connections: a.max_connections.max(1),
             header_read_timeout: Duration::from_secs(10),
             ..ServeLimits::default()
         };

@@ -148,19 +148,19 @@ impl Hub {
                 reply.accepted += 1;
             }
         }
-        // The newest sample by time becomes the node's current state.
+        // The newest sample by time becomes the node's current state; it is written to the
+        // registry every PERSIST_EVERY_MS (one shared file: not at every push).
         let newest = samples
             .into_iter()
             .max_by_key(|s| s.raw.ts_unix_ms)
             .map(Arc::new);
-        let mut kept = None;
+        let mut current = None;
         if let Some(n) = newest {
             let mut latest = lock(&slot.latest)?;
             let newer = latest
                 .as_ref()
                 .is_none_or(|l| l.sample.raw.ts_unix_ms <= n.raw.ts_unix_ms);
             if newer {
-                kept = serde_json::to_string(&*n).ok();
                 *latest = Some(Latest {
                     received_ms: now_ms,
                     sample: n,
@@ -168,8 +168,14 @@ impl Hub {
             } else if let Some(l) = latest.as_mut() {
                 l.received_ms = now_ms;
             }
+            current = latest.as_ref().map(|l| l.sample.clone());
         }
-        self.registry()?.seen(&node, now_ms, kept.as_deref())?;
+        let last = slot.persisted_ms.load(Ordering::Relaxed);
+        if now_ms - last >= crate::PERSIST_EVERY_MS || now_ms < last {
+            slot.persisted_ms.store(now_ms, Ordering::Relaxed);
+            let kept = current.and_then(|c| serde_json::to_string(&*c).ok());
+            self.registry()?.seen(&node, now_ms, kept.as_deref())?;
+        }
         Ok((node, reply))
     }
 }

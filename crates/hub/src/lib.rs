@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 mod ingest;
+pub mod limits;
 pub mod registry;
 mod view;
 
@@ -77,7 +78,13 @@ pub struct Stats {
 struct NodeSlot {
     store: Mutex<Store>,
     latest: Mutex<Option<Latest>>,
+    /// When its last push was last written to the registry, ms (0: not yet).
+    persisted_ms: std::sync::atomic::AtomicI64,
 }
+
+/// How often a node's last push and last-seen time are written to the registry: on a
+/// restart the hub shows each node as it was at most this long before.
+const PERSIST_EVERY_MS: i64 = 10_000;
 
 #[derive(Clone)]
 struct Latest {
@@ -115,7 +122,7 @@ impl Hub {
             nodes: Mutex::new(HashMap::new()),
             stats: Stats::default(),
         };
-        for r in hub.registry()?.all()? {
+        for r in hub.registry()?.all_with_last_push()? {
             let Some(text) = r.last_push else { continue };
             match serde_json::from_str::<PushedSample>(&text) {
                 Ok(sample) => {
@@ -133,6 +140,11 @@ impl Hub {
             }
         }
         Ok(hub)
+    }
+
+    /// Nodes that joined (revoked ones included).
+    pub fn node_count(&self) -> Result<usize, HubError> {
+        Ok(self.registry()?.all()?.len())
     }
 
     /// The data directory.
@@ -156,9 +168,15 @@ impl Hub {
         if let Some(a) = aside {
             tracing::warn!("hub: the store of node {name} was set aside: {a:?}");
         }
+        // A hub holds one store per node: 256 KiB of cache and a WAL of at most ~0.5 MiB
+        // each, not the agent's 2 MiB and 4 MiB (1 000 nodes would need 6 GiB).
+        store
+            .set_footprint(NODE_CACHE_KIB, NODE_CHECKPOINT_PAGES, NODE_WAL_LIMIT_BYTES)
+            .map_err(|e| HubError::internal(format!("opening the store of node {name}: {e}")))?;
         let slot = Arc::new(NodeSlot {
             store: Mutex::new(store),
             latest: Mutex::new(None),
+            persisted_ms: std::sync::atomic::AtomicI64::new(0),
         });
         nodes.insert(name.to_string(), slot.clone());
         Ok(slot)
@@ -241,6 +259,13 @@ impl Hub {
             .collect()
     }
 }
+
+/// Page cache of each node's store, KiB.
+const NODE_CACHE_KIB: i64 = 256;
+/// WAL pages between checkpoints of each node's store (4 KiB pages).
+const NODE_CHECKPOINT_PAGES: i64 = 128;
+/// WAL size kept after a checkpoint, bytes.
+const NODE_WAL_LIMIT_BYTES: i64 = 512 * 1024;
 
 fn lock<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>, HubError> {
     m.lock()

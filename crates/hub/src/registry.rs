@@ -35,7 +35,8 @@ pub struct Registered {
     pub revoked_ms: Option<i64>,
     /// When the hub last stored a push of it.
     pub last_seen_ms: Option<i64>,
-    /// Its newest pushed sample (JSON of a `PushedSample`), if any.
+    /// Its newest pushed sample kept (JSON of a `PushedSample`), if any; only read by
+    /// [`Registry::all_with_last_push`].
     pub last_push: Option<String>,
 }
 
@@ -160,13 +161,21 @@ impl Registry {
         Ok(self.all()?.into_iter().find(|r| r.name == name))
     }
 
-    /// Every registered node, by name.
+    /// Every registered node, by name, without its last push.
     pub fn all(&self) -> Result<Vec<Registered>, HubError> {
+        self.list("SELECT name, joined_ms, revoked_ms, last_seen_ms, NULL FROM nodes ORDER BY name")
+    }
+
+    /// Every registered node with its last push kept (read once, when the hub starts).
+    pub fn all_with_last_push(&self) -> Result<Vec<Registered>, HubError> {
+        self.list(
+            "SELECT name, joined_ms, revoked_ms, last_seen_ms, last_push FROM nodes ORDER BY name",
+        )
+    }
+
+    fn list(&self, query: &str) -> Result<Vec<Registered>, HubError> {
         self.conn
-            .prepare_cached(
-                "SELECT name, joined_ms, revoked_ms, last_seen_ms, last_push FROM nodes
-                 ORDER BY name",
-            )
+            .prepare_cached(query)
             .and_then(|mut st| {
                 st.query_map([], |r| {
                     Ok(Registered {

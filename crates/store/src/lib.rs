@@ -377,6 +377,29 @@ impl Store {
         Ok(store)
     }
 
+    /// Shrinks this connection's memory and WAL for a process that holds many stores at once
+    /// (the hub keeps one per node): page cache `cache_kib` KiB (default 2048), WAL
+    /// checkpointed every `checkpoint_pages` pages (SQLite's default 1000) and cut back to
+    /// `wal_limit_bytes` after each checkpoint (default 4 MiB).
+    pub fn set_footprint(
+        &self,
+        cache_kib: i64,
+        checkpoint_pages: i64,
+        wal_limit_bytes: i64,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .pragma_update(None, "cache_size", -cache_kib)
+            .and_then(|()| {
+                self.conn
+                    .pragma_update(None, "wal_autocheckpoint", checkpoint_pages)
+            })
+            .and_then(|()| {
+                self.conn
+                    .pragma_update(None, "journal_size_limit", wal_limit_bytes)
+            })
+            .map_err(self.sql_err("setting the store's footprint"))
+    }
+
     /// A value the store keeps for its owner under `key` in `meta` (e.g. the hub token this
     /// node was given), `None` when there is none.
     pub fn meta_value(&self, key: &str) -> Result<Option<String>, StoreError> {

@@ -141,7 +141,7 @@ impl ModelSim {
                     .map(|(le, c)| Bucket { le: *le, count: *c })
                     .collect();
                 buckets.push(Bucket {
-                    le: f64::INFINITY,
+                    le: f64::MAX,
                     count: counts[les.len()],
                 });
                 HistogramRaw {
