@@ -11,7 +11,6 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,29 +46,7 @@ async fn hub_page_in_a_real_browser() {
     let dir = tempfile::tempdir().unwrap();
     let listen = format!("127.0.0.1:{}", free_port());
     let hub = format!("http://{listen}");
-    let _hub = Proc {
-        child: Command::new(env!("CARGO_BIN_EXE_infermon"))
-            .args([
-                "hub",
-                "--listen",
-                &listen,
-                "--join-token",
-                JOIN,
-                "--data-dir",
-            ])
-            .arg(dir.path().join("hub"))
-            .env("INFERMON_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
-        name: "infermon hub",
-    };
-    wait_http_ok(
-        &format!("{hub}/api/v1/fleet/nodes"),
-        Duration::from_secs(30),
-    )
-    .await;
+    let _hub = start_hub(&dir.path().join("hub"), &listen, JOIN).await;
     let engine_arg = format!("llamacpp={server}");
     let node = |name: &'static str, extra: Vec<String>| {
         let mut a: Vec<String> = [

@@ -11,7 +11,7 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -20,39 +20,8 @@ use support::Proc;
 const SERIES: &str = "infermon_agent_sample_interval_seconds";
 const JOIN: &str = "join-token-for-the-hub-test-0123456789";
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
 async fn start_hub(dir: &Path, listen: &str) -> Proc {
-    let child = Command::new(env!("CARGO_BIN_EXE_infermon"))
-        .args([
-            "hub",
-            "--listen",
-            listen,
-            "--join-token",
-            JOIN,
-            "--data-dir",
-        ])
-        .arg(dir)
-        .env("INFERMON_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn infermon hub");
-    let p = Proc {
-        child,
-        name: "infermon hub",
-    };
-    support::wait_http_ok(
-        &format!("http://{listen}/api/v1/fleet/nodes"),
-        Duration::from_secs(30),
-    )
-    .await;
-    p
+    support::start_hub(dir, listen, JOIN).await
 }
 
 async fn start_node(dir: &Path, node: &str, hub: &str) -> (Proc, String) {
@@ -183,7 +152,7 @@ async fn three_agents_lose_nothing_across_a_hub_crash_and_revoked_nodes_are_refu
 
     // The hub dies without a chance to flush and stays away for 60 s; meanwhile edge-1's
     // agent is restarted on its data with a full outbox.
-    let from = now_ms() - 3_000;
+    let from = support::now_ms() - 3_000;
     hub_proc.child.kill().unwrap();
     hub_proc.child.wait().unwrap();
     tokio::time::sleep(Duration::from_secs(25)).await;
@@ -194,7 +163,7 @@ async fn three_agents_lose_nothing_across_a_hub_crash_and_revoked_nodes_are_refu
     tokio::time::sleep(Duration::from_secs(33)).await;
     let _hub_proc = start_hub(&hub_dir, &listen).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let to = now_ms() - 1_500;
+    let to = support::now_ms() - 1_500;
     assert!(
         to - from >= 60_000,
         "the compared span must cover the outage"
@@ -225,11 +194,11 @@ async fn three_agents_lose_nothing_across_a_hub_crash_and_revoked_nodes_are_refu
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let revoked_at = now_ms();
+    let revoked_at = support::now_ms();
     tokio::time::sleep(Duration::from_secs(5)).await;
     let api2 = &nodes[1].1;
     assert!(
-        at_hub(&hub, "edge-2", revoked_at + 1_000, now_ms())
+        at_hub(&hub, "edge-2", revoked_at + 1_000, support::now_ms())
             .await
             .is_empty(),
         "the hub stored samples of a revoked node"

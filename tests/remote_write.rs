@@ -16,13 +16,6 @@ use serde_json::Value;
 
 const SERIES: &str = "infermon_agent_sample_interval_seconds";
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
 fn start_prometheus(bin: &Path, dir: &Path, addr: &str) -> Child {
     std::fs::write(dir.join("prometheus.yml"), "global: {}\n").unwrap();
     let log = std::fs::OpenOptions::new()
@@ -129,7 +122,7 @@ async fn every_sample_reaches_prometheus_across_a_receiver_outage() {
         &dir.path().join("agent"),
     )
     .await;
-    let from = now_ms();
+    let from = support::now_ms();
     // Requests through the proxy, so the request histograms have something to push.
     support::wait_http_ok(
         &format!("http://{proxy}/v1/models"),
@@ -151,13 +144,13 @@ async fn every_sample_reaches_prometheus_across_a_receiver_outage() {
     }
     tokio::time::sleep(Duration::from_secs(6)).await;
     stop(prom);
-    let outage_start = now_ms();
+    let outage_start = support::now_ms();
     tokio::time::sleep(Duration::from_secs(10)).await;
     let prom = start_prometheus(&bin, dir.path(), &addr);
     support::wait_http_ok(&format!("{base}/-/ready"), Duration::from_secs(60)).await;
-    let outage_end = now_ms();
+    let outage_end = support::now_ms();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let to = now_ms() - 500;
+    let to = support::now_ms() - 500;
 
     let want = stored(&api, from, to).await;
     let during = want

@@ -83,13 +83,7 @@ pub fn run_proxy(p: ProxyArgs) -> anyhow::Result<ExitCode> {
 
 pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     let settings = load(args.config.as_deref(), &overrides(&args))?;
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("INFERMON_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    super::init_logging();
     let store = open_store(&settings)?;
     // Sampling, the API and the store need one thread (blocking reads hand it over with
     // block_in_place); proxies run on worker threads of their own.

@@ -149,12 +149,8 @@ fn join_token(a: &HubArgs, dir: &Path) -> anyhow::Result<String> {
 }
 
 fn write_new_token(path: &Path) -> anyhow::Result<()> {
-    use std::io::{Read, Write};
-    let mut bytes = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .context("cannot read /dev/urandom for a join token")?;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    use std::io::Write;
+    let hex = infermon_hub::registry::new_token().map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -170,13 +166,7 @@ pub fn run(a: HubArgs) -> anyhow::Result<ExitCode> {
     if let Some(HubCommand::Revoke(r)) = a.command {
         return revoke(r);
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("INFERMON_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    super::init_logging();
     let listen: SocketAddr = a.listen.parse().with_context(|| {
         format!(
             "--listen \"{}\" is not an address: expected IP:PORT, e.g. {DEFAULT_LISTEN}",

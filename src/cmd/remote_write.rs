@@ -12,6 +12,29 @@ use infermon_remote::{
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+/// Spawns the sender of `t`'s queue and registers its counters for `/metrics`.
+fn spawn_sender(
+    t: &Target,
+    store: &Arc<std::sync::Mutex<infermon_store::Store>>,
+    stop: &watch::Receiver<bool>,
+    tasks: &mut Vec<JoinHandle<()>>,
+    stats: &mut Vec<Registered>,
+) -> Arc<Stats> {
+    let st = Arc::new(Stats::default());
+    tasks.push(tokio::spawn(run_sender(
+        t.clone(),
+        store.clone(),
+        st.clone(),
+        stop.clone(),
+    )));
+    stats.push(Registered {
+        url: t.url.clone(),
+        stats: st.clone(),
+        capacity: t.max_pending,
+    });
+    st
+}
+
 /// Spawns the tasks; call before the sampler starts so no snapshot is missed.
 pub fn start(
     settings: &Settings,
@@ -26,13 +49,7 @@ pub fn start(
         let mut t = Target::hub(&hub.url, &settings.node_name, &hub.join_token);
         t.max_pending = hub.max_pending;
         t.max_samples_per_second = hub.max_samples_per_second;
-        let st = Arc::new(Stats::default());
-        tasks.push(tokio::spawn(run_sender(
-            t.clone(),
-            store.clone(),
-            st.clone(),
-            stop.clone(),
-        )));
+        let st = spawn_sender(&t, &store, stop, &mut tasks, &mut stats);
         let open: OpenObservations = {
             let shared = shared.clone();
             Arc::new(move || shared.open_observations())
@@ -46,11 +63,6 @@ pub fn start(
             stop.clone(),
         )));
         tracing::info!(hub = %hub.url, node = %settings.node_name, "hub push: queue holds {} samples", hub.max_pending);
-        stats.push(Registered {
-            url: t.url.clone(),
-            stats: st,
-            capacity: hub.max_pending,
-        });
     }
     if settings.remote_write.is_empty() {
         return Ok((stats, tasks));
@@ -72,13 +84,7 @@ pub fn start(
         t.labels.extend(spec.labels.iter().cloned());
         t.max_pending = spec.max_pending;
         t.max_samples_per_second = spec.max_samples_per_second;
-        let st = Arc::new(Stats::default());
-        tasks.push(tokio::spawn(run_sender(
-            t.clone(),
-            store.clone(),
-            st.clone(),
-            stop.clone(),
-        )));
+        let st = spawn_sender(&t, &store, stop, &mut tasks, &mut stats);
         let hours = spec.max_pending as f64 * settings.interval.as_secs_f64() / 3600.0;
         tracing::info!(
             url = %spec.url,
@@ -87,11 +93,6 @@ pub fn start(
             spec.max_pending,
             settings.interval.as_secs_f64()
         );
-        stats.push(Registered {
-            url: spec.url.clone(),
-            stats: st.clone(),
-            capacity: spec.max_pending,
-        });
         targets.push((t, st));
     }
     let histograms: infermon_remote::MoreSeries = {

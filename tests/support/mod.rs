@@ -326,3 +326,41 @@ pub async fn drive_browser(args: &[&std::ffi::OsStr]) -> serde_json::Value {
     );
     serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap()
 }
+
+/// Now, ms since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Starts `infermon hub` on `listen` with `join_token` and its data in `dir`; waits until
+/// its fleet API answers.
+pub async fn start_hub(dir: &std::path::Path, listen: &str, join_token: &str) -> Proc {
+    let child = Command::new(env!("CARGO_BIN_EXE_infermon"))
+        .args([
+            "hub",
+            "--listen",
+            listen,
+            "--join-token",
+            join_token,
+            "--data-dir",
+        ])
+        .arg(dir)
+        .env("INFERMON_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn infermon hub");
+    let p = Proc {
+        child,
+        name: "infermon hub",
+    };
+    wait_http_ok(
+        &format!("http://{listen}/api/v1/fleet/nodes"),
+        Duration::from_secs(30),
+    )
+    .await;
+    p
+}

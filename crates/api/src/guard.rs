@@ -29,17 +29,20 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     let static_page = matches!(*req.method(), Method::GET | Method::HEAD)
         && crate::assets::is_page(req.uri().path());
     if let Some(token) = state.token.as_ref().filter(|_| !static_page) {
-        let given = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.strip_prefix("Bearer "));
+        let given = bearer(req.headers());
         if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
             return ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong bearer token")
                 .into_response();
         }
     }
     next.run(req).await
+}
+
+/// The bearer token of a request, if it carries one.
+pub(crate) fn bearer(h: &axum::http::HeaderMap) -> Option<&str> {
+    h.get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
 }
 
 /// The Host and Origin checks, without the token: `Err` is the answer to send.

@@ -15,8 +15,9 @@ use infermon_fleet::push::JoinRequest;
 use infermon_fleet::RouteSettings;
 use infermon_hub::{Hub, HubError};
 
-use crate::guard::{check, constant_time_eq};
+use crate::guard::{bearer, check, constant_time_eq};
 use crate::query::{history_query, query_pairs};
+use crate::routes::now_ms;
 use crate::ApiError;
 
 /// What the hub's router serves from.
@@ -39,18 +40,6 @@ impl From<HubError> for ApiError {
             e.message,
         )
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-fn bearer(h: &HeaderMap) -> Option<&str> {
-    h.get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
 }
 
 /// The hub's router.

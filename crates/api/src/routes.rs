@@ -81,7 +81,8 @@ pub async fn snapshot(State(st): State<AppState>) -> Result<Response, ApiError> 
     }
 }
 
-fn now_ms() -> i64 {
+/// Now, ms since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

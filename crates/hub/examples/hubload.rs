@@ -128,14 +128,8 @@ impl Lat {
         let mut s = v.clone();
         drop(v);
         s.sort_by(f64::total_cmp);
-        let q = |p: f64| {
-            if s.is_empty() {
-                f64::NAN
-            } else {
-                s[((s.len() - 1) as f64 * p).round() as usize]
-            }
-        };
-        (s.len(), q(0.5), q(0.99))
+        let q = |p: f64| infermon_model::stats::percentile_sorted(&s, p);
+        (s.len(), q(50.0), q(99.0))
     }
 }
 
