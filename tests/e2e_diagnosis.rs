@@ -8,9 +8,10 @@ mod support;
 
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 use support::{engine, free_port, get_json, get_text, start_agent, wait_http_ok, Proc};
 
@@ -35,8 +36,23 @@ fn spawn_server(e: &support::Engine, port: u16) -> Proc {
     }
 }
 
-/// Streams the same short chat through the proxy, one request after another, until `stop`.
-fn traffic(proxy: String, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<usize> {
+/// One request as the test's own client timed it.
+#[derive(Debug, Clone, Copy)]
+struct Timed {
+    /// Unix time of the request's start, seconds.
+    t_s: f64,
+    ttft_ms: f64,
+    /// Mean gap between content events after the first; `None` with fewer than two.
+    tpot_ms: Option<f64>,
+}
+
+/// Streams the same short chat through the proxy, one request after another, until `stop`,
+/// timing each one from the client's side (an independent clock for what the proxy measures).
+fn traffic(
+    proxy: String,
+    stop: Arc<AtomicBool>,
+    timed: Arc<Mutex<Vec<Timed>>>,
+) -> tokio::task::JoinHandle<usize> {
     tokio::spawn(async move {
         let http = reqwest::Client::new();
         let body = json!({
@@ -45,19 +61,83 @@ fn traffic(proxy: String, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<usiz
         });
         let mut n = 0;
         while !stop.load(Ordering::Relaxed) {
-            if let Ok(r) = http
+            let t_s = support::now_ms() as f64 / 1000.0;
+            let t0 = Instant::now();
+            let Ok(r) = http
                 .post(format!("{proxy}/v1/chat/completions"))
                 .json(&body)
                 .timeout(Duration::from_secs(30))
                 .send()
                 .await
-            {
-                let _ = r.bytes().await;
-                n += 1;
+            else {
+                continue;
+            };
+            let mut chunks = r.bytes_stream();
+            let (mut pending, mut at) = (String::new(), Vec::new());
+            while let Some(Ok(c)) = chunks.next().await {
+                let now = t0.elapsed().as_secs_f64() * 1000.0;
+                pending.push_str(&String::from_utf8_lossy(&c));
+                while let Some(i) = pending.find("\n\n") {
+                    let ev: String = pending.drain(..i + 2).collect();
+                    let data = ev.trim().strip_prefix("data: ").unwrap_or("");
+                    let v: Value = serde_json::from_str(data).unwrap_or(Value::Null);
+                    let content = v["choices"][0]["delta"]["content"].as_str().unwrap_or("");
+                    if !content.is_empty() {
+                        at.push(now);
+                    }
+                }
             }
+            if let (Some(first), Some(last)) = (at.first(), at.last()) {
+                let tpot_ms = (at.len() > 1).then(|| (last - first) / (at.len() - 1) as f64);
+                timed.lock().unwrap().push(Timed {
+                    t_s,
+                    ttft_ms: *first,
+                    tpot_ms,
+                });
+            }
+            n += 1;
         }
         n
     })
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    (!v.is_empty()).then(|| v[v.len() / 2])
+}
+
+/// Whether the test's own client saw what a latency symptom says: its median of the same
+/// figure over the symptom's span (onset to confirmation) at least 5 % above its median before
+/// the onset. Half the detector's minimum effect, since the client's clock also counts the
+/// network hop and its own scheduling. `None` for a kind it cannot judge.
+fn client_saw(o: &Value, timed: &[Timed]) -> Option<(bool, String)> {
+    let pick: fn(&Timed) -> Option<f64> = match o["kind"].as_str()? {
+        "ttft_regression" => |t| Some(t.ttft_ms),
+        "tpot_regression" => |t| t.tpot_ms,
+        // tokens per second fall exactly when the gap between tokens grows
+        "throughput_drop" => |t| t.tpot_ms,
+        _ => return None,
+    };
+    let start = o["start_s"].as_f64()?;
+    let end = o["confirmed_s"].as_f64()?;
+    let before = median(
+        timed
+            .iter()
+            .filter(|t| t.t_s < start)
+            .filter_map(pick)
+            .collect(),
+    )?;
+    let during = median(
+        timed
+            .iter()
+            .filter(|t| t.t_s >= start - 1.0 && t.t_s <= end)
+            .filter_map(pick)
+            .collect(),
+    )?;
+    Some((
+        during >= 1.05 * before,
+        format!("the client's own median went from {before:.2} to {during:.2} ms"),
+    ))
 }
 
 async fn wait_for<F: Fn(&[Value]) -> Option<Value>>(
@@ -110,12 +190,21 @@ async fn contention_and_a_dead_engine_are_named() {
     )
     .await;
     let stop = Arc::new(AtomicBool::new(false));
-    let load = traffic(format!("http://127.0.0.1:{pport}"), stop.clone());
+    let timed = Arc::new(Mutex::new(Vec::new()));
+    let load = traffic(
+        format!("http://127.0.0.1:{pport}"),
+        stop.clone(),
+        timed.clone(),
+    );
 
     // Steady load: baselines warm up (30 samples per context) and nothing is reported. Real
     // contention from elsewhere on the machine (a compiler, another test) is not a false
-    // alarm: `cpu_contention` and what it explains are left out of this check.
+    // alarm: `cpu_contention` and what it explains are left out of this check. Nor is a
+    // slowdown of the machine itself (a shared CI host, its clock): a latency symptom without
+    // a cause passes when the test's own client saw the same figure rise over the same span,
+    // and fails as a false alarm when it did not.
     tokio::time::sleep(Duration::from_secs(50)).await;
+    let client = timed.lock().unwrap().clone();
     let quiet: Vec<Value> = observations(&agent)
         .await
         .into_iter()
@@ -127,10 +216,22 @@ async fn contention_and_a_dead_engine_are_named() {
             let s = o["subject"].as_str().unwrap_or("");
             !s.contains("http://") || s.contains(server.as_str())
         })
+        .filter(|o| match client_saw(o, &client) {
+            Some((true, why)) if o["cause"].is_null() => {
+                eprintln!("the machine itself slowed down: {} ({why})", o["id"]);
+                false
+            }
+            Some((_, why)) => {
+                eprintln!("{}: {why}", o["id"]);
+                true
+            }
+            None => true,
+        })
         .collect();
     assert!(
         quiet.is_empty(),
-        "steady traffic must stay quiet: {}",
+        "steady traffic must stay quiet ({} requests timed by the client): {}",
+        client.len(),
         serde_json::to_string_pretty(&quiet).unwrap()
     );
 
@@ -172,6 +273,11 @@ async fn contention_and_a_dead_engine_are_named() {
         pids.iter().any(|p| action.contains(&format!("pid {p})"))),
         "one of {pids:?} named: {action}"
     );
+    // The same check that lets a real slowdown of the machine pass above must see this one.
+    let client = timed.lock().unwrap().clone();
+    let (saw, why) = client_saw(&symptom, &client).expect("a latency symptom");
+    assert!(saw, "the client saw the contention too: {why}");
+    eprintln!("contention as the client saw it: {why}");
     let figure = &symptom["evidence"]["figures"][0];
     assert!(
         figure["now"].as_f64().unwrap() >= 1.1 * figure["baseline"].as_f64().unwrap(),
