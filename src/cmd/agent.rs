@@ -83,7 +83,7 @@ pub fn run_proxy(p: ProxyArgs) -> anyhow::Result<ExitCode> {
 
 pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     let settings = load(args.config.as_deref(), &overrides(&args))?;
-    super::init_logging();
+    super::init_logging()?;
     let store = open_store(&settings)?;
     // Sampling, the API and the store need one thread (blocking reads hand it over with
     // block_in_place); proxies run on worker threads of their own.

@@ -166,7 +166,7 @@ pub fn run(a: HubArgs) -> anyhow::Result<ExitCode> {
     if let Some(HubCommand::Revoke(r)) = a.command {
         return revoke(r);
     }
-    super::init_logging();
+    super::init_logging()?;
     let listen: SocketAddr = a.listen.parse().with_context(|| {
         format!(
             "--listen \"{}\" is not an address: expected IP:PORT, e.g. {DEFAULT_LISTEN}",
