@@ -433,6 +433,10 @@ pub struct BenchOutputArgs {
     /// Self-contained HTML report with plots.
     #[arg(long)]
     pub html: Option<PathBuf>,
+    /// Also save the reports (JSON, Markdown, HTML) in the agent's reports folder
+    /// (`<data dir>/reports`), where the dashboard's Bench view lists them.
+    #[arg(long)]
+    pub save: bool,
     /// No progress bars.
     #[arg(long, short = 'q')]
     pub quiet: bool,

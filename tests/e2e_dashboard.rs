@@ -6,7 +6,9 @@
 //! the page loads, a live value equals the API's for the same sample and moves within two
 //! samples, the history chart draws stored points, no console error, no request to any other
 //! host, no sideways scrolling on a phone. Then the engine is stopped and the Observations
-//! view must show the `engine_down` observation with its action. Screenshots (light and dark,
+//! view must show the `engine_down` observation with its action. Before that, `infermon bench
+//! --save` runs against the llama-server and the Bench view must list the report and open it
+//! with the figures of the file it wrote. Screenshots (light and dark,
 //! laptop and phone) go to `target/test-artifacts/dashboard/`. It prints the budgets recorded
 //! in `docs/PERFORMANCE.md` (first useful paint, 30-day chart fetch and draw, compressed
 //! assets) and asserts the size budget.
@@ -185,6 +187,8 @@ async fn dashboard_in_a_real_browser() {
     );
     assert!(gz <= 200 * 1024, "dashboard assets are {gz} bytes gzipped");
 
+    saved_bench_report_is_listed_and_opens(&browser, &agent, &server, dir.path(), &out).await;
+
     // The engine goes away: the diagnosis opens an observation, and the view shows it with its
     // evidence and action.
     drop(srv);
@@ -213,4 +217,87 @@ async fn dashboard_in_a_real_browser() {
     assert!(text.contains("engine_down"), "{text}");
     assert!(text.contains("action:"), "{text}");
     assert!(shown["errors"].as_array().unwrap().is_empty(), "{shown}");
+}
+
+/// `infermon bench --save` against the real llama-server writes its report into the agent's
+/// reports folder; the Bench view lists it and opens it, and every figure it shows is the
+/// report file's own (data-value of each cell), read independently here.
+async fn saved_bench_report_is_listed_and_opens(
+    browser: &std::path::Path,
+    agent: &str,
+    server: &str,
+    data_dir: &std::path::Path,
+    out: &std::path::Path,
+) {
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_infermon"))
+        .args([
+            "bench",
+            "--url",
+            server,
+            "--requests",
+            "3",
+            "--concurrency",
+            "1,2",
+        ])
+        .args(["--max-tokens", "8", "--warmup", "1", "--save", "-q"])
+        .env("INFERMON_DATA_DIR", data_dir)
+        .env("INFERMON_LOG", "warn")
+        .output()
+        .await
+        .unwrap();
+    assert!(run.status.success(), "bench --save: {run:?}");
+    let reports = data_dir.join("reports");
+    let name = std::fs::read_dir(&reports)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find(|n| n.ends_with(".json"))
+        .expect("bench --save wrote no JSON report");
+    for ext in ["md", "html"] {
+        assert!(reports
+            .join(name.replace(".json", &format!(".{ext}")))
+            .is_file());
+    }
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reports.join(&name)).unwrap()).unwrap();
+    let tok_s = file["output_tokens_per_second"].as_f64().unwrap();
+    let configs = file["configs"].as_array().unwrap();
+    assert_eq!(configs.len(), 2);
+
+    let found = drive_browser(&[
+        "--reports".as_ref(),
+        browser.as_os_str(),
+        agent.as_ref(),
+        name.as_ref(),
+        out.as_os_str(),
+    ])
+    .await;
+    assert_eq!(found["listed"], true, "{found}");
+    assert!(
+        found["dir_note"].as_str().unwrap().contains("reports"),
+        "{found}"
+    );
+    let values = |row: &serde_json::Value| -> Vec<f64> {
+        row.as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["value"].as_f64())
+            .collect()
+    };
+    let row = &found["list"][0];
+    assert!(values(row).contains(&tok_s), "list row {row} vs {tok_s}");
+    assert!(found["title"].as_str().unwrap().contains(server), "{found}");
+    assert!(values(&found["totals"][0]).contains(&tok_s), "{found}");
+    let shown = found["configs"].as_array().unwrap();
+    assert_eq!(shown.len(), configs.len(), "{found}");
+    for (row, c) in shown.iter().zip(configs) {
+        assert_eq!(row[0]["text"], c["label"], "{row}");
+        let want = c["output_tokens_per_second"].as_f64().unwrap();
+        assert!(values(row).contains(&want), "{row} vs {want}");
+    }
+    assert_eq!(found["error_text"], "", "{found}");
+    let errors = found["errors"].as_array().unwrap();
+    assert!(errors.is_empty(), "console or network errors: {errors:?}");
+    for u in found["requests"].as_array().unwrap() {
+        assert!(u.as_str().unwrap().starts_with(agent), "request to {u}");
+    }
 }

@@ -19,6 +19,7 @@ const FILES: &[(&str, &str)] = &[
     ("models.js", "text/javascript; charset=utf-8"),
     ("requests.js", "text/javascript; charset=utf-8"),
     ("observations.js", "text/javascript; charset=utf-8"),
+    ("bench.js", "text/javascript; charset=utf-8"),
     ("fleet.js", "text/javascript; charset=utf-8"),
     ("style.css", "text/css; charset=utf-8"),
     ("uPlot.iife.min.js", "text/javascript; charset=utf-8"),

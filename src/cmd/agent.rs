@@ -169,6 +169,7 @@ async fn serve(settings: Settings, store: Store) -> anyhow::Result<()> {
         allowed_hosts: settings.allowed_hosts.iter().cloned().collect(),
         max_streams: infermon_api::MAX_STREAMS,
         remote_write: remote_stats.into(),
+        reports_dir: Some(settings.data_dir.join("reports")),
         alerts: alert_stats,
     };
     let mut http_stop = stop_rx.clone();

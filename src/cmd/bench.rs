@@ -335,7 +335,49 @@ fn write_reports(r: &BenchReport, o: &BenchOutputArgs) -> anyhow::Result<Vec<Pat
         write(&p, html::render(r))?;
         wrote.push(p);
     }
+    if o.save {
+        let dir = infermon_config::load(None, &infermon_config::Overrides::default())?
+            .data_dir
+            .join("reports");
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create \"{}\"", dir.display()))?;
+        let p = dir.join(saved_name(r));
+        json::write(&p, r).map_err(anyhow::Error::msg)?;
+        write(&p.with_extension("md"), markdown::render(r))?;
+        write(&p.with_extension("html"), html::render(r))?;
+        wrote.push(p);
+    }
     Ok(wrote)
+}
+
+/// `--save`'s file name: the run's UTC start and what it measured, in the characters a
+/// report name may hold (`20261206-031500-smollm2-135m-instruct.q4_1.json`).
+fn saved_name(r: &BenchReport) -> String {
+    let [y, mo, d, h, mi, s] = infermon_model::civil::utc_fields(r.run.started_unix_ms);
+    let what = r
+        .run
+        .target
+        .model
+        .as_deref()
+        .unwrap_or(if r.sweep.is_some() { "sweep" } else { "run" });
+    // A served file's path names the model by its last part (`…/SmolLM2-135M.Q4_1.gguf`).
+    let what = what.rsplit(['/', '\\']).next().unwrap_or(what);
+    let what = what.strip_suffix(".gguf").unwrap_or(what);
+    let what: String = what
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .take(60)
+        .collect();
+    format!(
+        "{y:04}{mo:02}{d:02}-{h:02}{mi:02}{s:02}-{}.json",
+        what.trim_matches(['-', '.'])
+    )
 }
 
 /// Prints where reports went and why the run is partial; the exit status.
@@ -453,5 +495,34 @@ fn sweep(s: BenchSweepArgs) -> anyhow::Result<ExitCode> {
     match result {
         Ok(report) => conclude(&report, &s.output),
         Err(msg) => bail!("sweep: {msg}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use infermon_bench::schema::RunReport;
+
+    #[test]
+    fn saved_names_are_report_names_from_the_start_and_the_model() {
+        let mut run = RunReport {
+            started_unix_ms: 1_796_526_033_000, // 2026-12-06 03:00:33 UTC
+            ..RunReport::default()
+        };
+        run.target.model = Some("/models/SmolLM2-135M-Instruct.Q4_1.gguf".into());
+        let r = BenchReport::new(run.clone(), None);
+        let name = saved_name(&r);
+        assert_eq!(name, "20261206-030033-smollm2-135m-instruct.q4_1.json");
+        infermon_bench::report::library::check_name(&name).unwrap();
+        run.target.model = Some("qwen3:8b (served)".into());
+        assert_eq!(
+            saved_name(&BenchReport::new(run.clone(), None)),
+            "20261206-030033-qwen3-8b--served.json"
+        );
+        run.target.model = None;
+        assert_eq!(
+            saved_name(&BenchReport::new(run, None)),
+            "20261206-030033-run.json"
+        );
     }
 }

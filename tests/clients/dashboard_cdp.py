@@ -3,6 +3,7 @@
 Usage: dashboard_cdp.py CHROMIUM AGENT_URL OUT_DIR
        dashboard_cdp.py --bench CHROMIUM AGENT_URL RUNS HISTORY_LINK
        dashboard_cdp.py --observations CHROMIUM AGENT_URL OUT_DIR
+       dashboard_cdp.py --reports CHROMIUM AGENT_URL NAME OUT_DIR
        dashboard_cdp.py --hub CHROMIUM HUB_URL NODE OUT_DIR
 
 With --hub it opens the hub's page, reads the node table and the leaderboard as shown, matches
@@ -10,7 +11,9 @@ NODE's tok/s cell with the hub's API for the same sample, opens NODE's view and 
 points of its charts, and takes screenshots (light and dark, laptop and phone).
 
 With --observations it opens the Observations view, waits for an open observation, takes a
-screenshot and reports what the view shows. With --bench it only measures, RUNS times each with the browser cache off: the first useful
+screenshot and reports what the view shows. With --reports it opens the Bench view, reads
+the row of the saved report NAME as shown, opens the report and reads its totals and
+configuration rows, with a screenshot of each. With --bench it only measures, RUNS times each with the browser cache off: the first useful
 paint (the page's `infermon:first-useful-paint` mark, from navigation start) and the fetch
 and draw of the chart that HISTORY_LINK (e.g. `#history?metric=M&range=30d&to=MS`) opens
 (its `infermon:history-RANGE` measure), and prints their medians and maxima as JSON.
@@ -352,11 +355,41 @@ def observations(exe, agent, out):
     print(json.dumps(found))
 
 
+def reports(exe, agent, name, out):
+    b = Browser(exe)
+    found = {"errors": [], "requests": [], "screenshots": []}
+    cells = ("[...document.querySelectorAll('%s tbody tr')].map(r => [...r.children].map(c =>"
+             " ({text: c.textContent, value: c.dataset.value === undefined ? null : Number(c.dataset.value)})))")
+    try:
+        page = Page(b, 1366, 900, False, False)
+        page.send("Page.navigate", {"url": agent + "/#bench"})
+        found["listed"] = bool(page.wait("[...document.querySelectorAll('#bench-list a')].some(a => a.textContent === %s)"
+                                         % json.dumps(name), 20))
+        found["dir_note"] = page.eval("document.getElementById('bench-dir').textContent")
+        found["list"] = page.eval(cells % "#bench-list")
+        page.screenshot(os.path.join(out, "bench-list-light-desktop.png"))
+        found["screenshots"].append("bench-list-light-desktop.png")
+        page.eval("[...document.querySelectorAll('#bench-list a')].find(a => a.textContent === %s).click()" % json.dumps(name))
+        found["opened"] = bool(page.wait("document.querySelectorAll('#bench-configs tbody tr td.num').length", 20))
+        found["title"] = page.eval("document.getElementById('bench-title').textContent")
+        found["totals"] = page.eval(cells % "#bench-totals")
+        found["configs"] = page.eval(cells % "#bench-configs")
+        found["error_text"] = page.eval("document.getElementById('bench-error').textContent")
+        page.screenshot(os.path.join(out, "bench-report-light-desktop.png"))
+        found["screenshots"].append("bench-report-light-desktop.png")
+        collect(b, found)
+    finally:
+        b.close()
+    print(json.dumps(found))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "--bench":
         bench(sys.argv[2], sys.argv[3].rstrip("/"), int(sys.argv[4]), sys.argv[5])
     elif sys.argv[1] == "--hub":
         hub(sys.argv[2], sys.argv[3].rstrip("/"), sys.argv[4], sys.argv[5])
+    elif sys.argv[1] == "--reports":
+        reports(sys.argv[2], sys.argv[3].rstrip("/"), sys.argv[4], sys.argv[5])
     elif sys.argv[1] == "--observations":
         observations(sys.argv[2], sys.argv[3].rstrip("/"), sys.argv[4])
     else:

@@ -6,10 +6,11 @@ import * as models from "./models.js";
 import * as history from "./history.js";
 import * as requests from "./requests.js";
 import * as observations from "./observations.js";
+import * as bench from "./bench.js";
 
 const state = document.getElementById("state");
 const VIEWS = ["now", "history", "models", "requests", "memory", "observations", "bench"];
-const ON_SHOW = { history: history.show, requests: requests.show, observations: observations.show };
+const ON_SHOW = { history: history.show, requests: requests.show, observations: observations.show, bench: bench.show };
 let view = "now";
 let first = true;
 

@@ -171,6 +171,7 @@ mod tests {
             allowed_hosts: Vec::new().into(),
             max_streams: 4,
             remote_write: std::sync::Arc::from(Vec::new()),
+            reports_dir: None,
         })
     }
 

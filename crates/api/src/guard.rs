@@ -267,6 +267,7 @@ mod tests {
             allowed_hosts: allowed().into(),
             max_streams: 4,
             remote_write: std::sync::Arc::from(Vec::new()),
+            reports_dir: None,
         }
     }
 

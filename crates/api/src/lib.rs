@@ -41,6 +41,7 @@ mod histograms;
 mod hub;
 pub mod query;
 mod remote;
+mod reports;
 mod routes;
 mod serve;
 mod streams;
@@ -73,6 +74,8 @@ pub struct AppState {
     pub max_streams: usize,
     /// Remote write receivers' counters for `/metrics` (empty when none is configured).
     pub remote_write: Arc<[infermon_remote::Registered]>,
+    /// Folder of saved bench reports (`<data dir>/reports`), when the agent has one.
+    pub reports_dir: Option<std::path::PathBuf>,
 }
 
 /// The proxy's request histograms as `/metrics` shows them (Prometheus text), for senders
@@ -97,6 +100,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/stream", get(routes::stream))
         .route("/api/v1/requests", get(routes::requests))
         .route("/api/v1/observations", get(routes::observations))
+        .route("/api/v1/reports", get(reports::list))
+        .route("/api/v1/reports/{name}", get(reports::one))
         .fallback(routes::not_found)
         .layer(axum::Extension(slots))
         .layer(axum::middleware::from_fn_with_state(

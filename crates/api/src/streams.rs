@@ -96,6 +96,7 @@ mod tests {
             allowed_hosts: Vec::new().into(),
             max_streams: 2,
             remote_write: std::sync::Arc::from(Vec::new()),
+            reports_dir: None,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

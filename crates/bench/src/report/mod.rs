@@ -3,6 +3,7 @@
 
 pub mod html;
 pub mod json;
+pub mod library;
 pub mod markdown;
 mod svg;
 
