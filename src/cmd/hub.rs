@@ -65,8 +65,9 @@ pub struct HubArgs {
     /// Connections served at once: one per pushing node, plus readers (503 beyond).
     #[arg(long, default_value_t = 4096)]
     pub max_connections: usize,
-    /// Raw samples kept per node, e.g. 30d.
-    #[arg(long, default_value = "30d")]
+    /// Raw samples kept per node, e.g. 30d (as the agent's `retention_raw`, default a week:
+    /// about 80 MiB per node for two GPUs and five models; 30 days is about 420 MiB).
+    #[arg(long, default_value = "7d")]
     pub retention: String,
 }
 

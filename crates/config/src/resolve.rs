@@ -145,7 +145,7 @@ pub struct Settings {
     pub root: PathBuf,
     /// Directory of the store.
     pub data_dir: PathBuf,
-    /// Raw sample retention (default 30 days; compressed after their hour).
+    /// Raw sample retention (default 7 days; compressed after their hour).
     pub retention_raw: Duration,
     /// 1-minute rollup retention (default 26 h).
     pub retention_minute: Duration,
@@ -402,7 +402,7 @@ pub fn resolve(
             "INFERMON_RETENTION_RAW",
             raw.store.retention_raw.as_ref(),
         ),
-        Duration::from_secs(30 * day),
+        Duration::from_secs(7 * day),
         Duration::from_secs(60),
     )?;
     let retention_minute = duration(

@@ -64,13 +64,15 @@
 //! # Retention
 //!
 //! [`Store::prune`] deletes, relative to the `now_ms` it is given (defaults in [`Retention`]):
-//! raw samples older than [`Retention::raw`] (30 days; a sealed block goes whole, once its
+//! raw samples older than [`Retention::raw`] (7 days; a sealed block goes whole, once its
 //! newest sample is older); `points` older than [`Retention::points`] (3 h); `rollup_1m`
 //! buckets that ended more than [`Retention::minute`] (26 h) ago; `rollup_1h` buckets that
 //! ended more than [`Retention::hour`] (400 days) ago; and `series` left with no rows at all.
 //! Deletes walk the primary keys by time range, per series. Freed pages are reused; the file
 //! does not shrink. Then it seals (below). Before v6 the defaults were 24 h of raw samples and
-//! points and 30 days of minute buckets.
+//! points and 30 days of minute buckets; v6 first kept raw samples 30 days, which measured
+//! 419 MiB per node-month for the benchmark's node (`bench/store-month.sh`), over the 200 MiB
+//! budget, so the default became 7 days (30-day charts read hour buckets either way).
 //!
 //! # Raw samples: sealed hour blocks (issue 12)
 //!
@@ -161,7 +163,8 @@ pub use requests::RequestQuery;
 /// How long each kind of row is kept. See the crate docs, "Retention".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
-    /// Raw samples (sealed into compressed blocks after their hour); default 30 days.
+    /// Raw samples (sealed into compressed blocks after their hour); default 7 days, the
+    /// window `infermon replay` can re-derive from the store.
     pub raw: Duration,
     /// Full-resolution points, the per-sample series; default 3 h (charts of up to 2 h).
     pub points: Duration,
@@ -176,7 +179,7 @@ pub struct Retention {
 impl Default for Retention {
     fn default() -> Self {
         Retention {
-            raw: Duration::from_secs(30 * 24 * 3600),
+            raw: Duration::from_secs(7 * 24 * 3600),
             points: Duration::from_secs(3 * 3600),
             minute: Duration::from_secs(26 * 3600),
             hour: Duration::from_secs(400 * 24 * 3600),

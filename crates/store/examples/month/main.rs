@@ -8,8 +8,9 @@
 //! agent does. Time is simulated: the month is written as fast as the store takes it.
 //!
 //! `cargo run --release -p infermon-store --example month -- [--days D] [--dir DIR]
-//! [--queries N] [--interval-ms MS]`; `bench/store-month.sh` runs it. With fewer than 30 days
-//! the size is extrapolated to a month (said so in the output; see `extrapolate`).
+//! [--queries N] [--interval-ms MS] [--raw-days R]`; `bench/store-month.sh` runs it. Raw
+//! samples are kept `R` days (default: the store's default retention). With fewer than 30
+//! days the size is extrapolated to a month (said so in the output; see `extrapolate`).
 #![allow(clippy::print_stdout)]
 
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ struct Args {
     dir: Option<PathBuf>,
     queries: usize,
     interval_ms: i64,
+    raw_days: f64,
 }
 
 fn args() -> Result<Args, String> {
@@ -36,6 +38,7 @@ fn args() -> Result<Args, String> {
         dir: None,
         queries: 60,
         interval_ms: 2000,
+        raw_days: Retention::default().raw.as_secs_f64() / 86_400.0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -43,6 +46,9 @@ fn args() -> Result<Args, String> {
         match flag.as_str() {
             "--days" => a.days = value()?.parse().map_err(|e| format!("--days: {e}"))?,
             "--dir" => a.dir = Some(PathBuf::from(value()?)),
+            "--raw-days" => {
+                a.raw_days = value()?.parse().map_err(|e| format!("--raw-days: {e}"))?
+            }
             "--queries" => a.queries = value()?.parse().map_err(|e| format!("--queries: {e}"))?,
             "--interval-ms" => {
                 a.interval_ms = value()?
@@ -52,8 +58,14 @@ fn args() -> Result<Args, String> {
             other => return Err(format!("unknown argument \"{other}\"")),
         }
     }
-    if a.days.is_nan() || a.days <= 0.0 || a.interval_ms <= 0 || a.queries == 0 {
-        return Err("--days, --interval-ms and --queries must be positive".into());
+    if a.days.is_nan()
+        || a.days <= 0.0
+        || a.raw_days.is_nan()
+        || a.raw_days <= 0.0
+        || a.interval_ms <= 0
+        || a.queries == 0
+    {
+        return Err("--days, --raw-days, --interval-ms and --queries must be positive".into());
     }
     Ok(a)
 }
@@ -95,7 +107,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         p.push(suffix);
         let _ = std::fs::remove_file(PathBuf::from(p));
     }
-    let retention = Retention::default();
+    let retention = Retention {
+        raw: Duration::from_secs_f64(a.raw_days * 86_400.0),
+        ..Retention::default()
+    };
     let mut store = Store::open(&path, retention)?;
     let mut node = Node::new();
     let rounds = (a.days * DAY_MS as f64 / a.interval_ms as f64) as u64;
@@ -109,9 +124,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut last_prune = START_MS;
     let started = Instant::now();
     println!(
-        "store-month: writing {rounds} rounds ({} days at {} ms) to {}",
+        "store-month: writing {rounds} rounds ({} days at {} ms, raw samples kept {} days) to {}",
         a.days,
         a.interval_ms,
+        a.raw_days,
         path.display()
     );
     for i in 0..rounds {
@@ -197,7 +213,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let per_sample = bytes as f64 / rounds as f64;
     let month_rounds = 30.0 * DAY_MS as f64 / a.interval_ms as f64;
-    let month = extrapolate(bytes, &tables, span_days);
+    let month = extrapolate(bytes, &tables, span_days, a.raw_days);
     println!("rounds written:        {rounds} ({span_days} days)");
     println!(
         "series per round:      {series_seen} finite points ({} series rows in the store)",
@@ -243,8 +259,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if span_days < 30.0 {
         println!(
             "note: {span_days} days simulated, not 30: the month figure is EXTRAPOLATED \
-             ({month_rounds:.0} rounds a month; sealed samples and hour buckets scaled by \
-             30/{span_days}, the rest as measured{})",
+             ({month_rounds:.0} rounds a month; sealed samples scaled to {} days, hour buckets \
+             to 30, the rest as measured{})",
+            a.raw_days.min(30.0),
             if span_days < 2.0 {
                 "; under 2 days the windowed tables are not yet at their steady size, and \
                  under 1 day the span is mostly the idle night the simulation starts with"
@@ -253,9 +270,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         );
     }
+    if span_days <= a.raw_days && a.raw_days < 30.0 {
+        // Nothing has been pruned for age yet, so the same run also says what keeping raw
+        // samples for 30 days would take.
+        println!(
+            "size with raw samples kept 30 days (retention_raw = \"30d\"): {:.1} MiB per node-month",
+            extrapolate(bytes, &tables, span_days, 30.0) as f64 / MIB
+        );
+    }
     println!(
-        "size: {:.1} MiB per node-month   [target ≤ 200 MiB]",
-        month as f64 / MIB
+        "size: {:.1} MiB per node-month, raw samples kept {} days   [target ≤ 200 MiB]",
+        month as f64 / MIB,
+        a.raw_days
     );
     println!(
         "store-month: {:.1} MiB per node-month, 30-day query p95 {p95:.2} ms ({} series)",
@@ -277,19 +303,19 @@ fn table_bytes(path: &Path) -> rusqlite::Result<Vec<(String, u64)>> {
     rows.collect()
 }
 
-/// The size after a month, from a run of `days`. Only what is kept for 30 days or longer
-/// grows with the span (the sealed samples and the hour buckets): those tables are scaled to
-/// 30 days, the rest (points for 3 h, minute buckets for 26 h, the unsealed hour, free pages)
-/// is taken as it is, which is their steady size once the run is longer than their window
-/// (two days or more).
-fn extrapolate(bytes: u64, tables: &[(String, u64)], days: f64) -> u64 {
-    if days >= 30.0 {
-        return bytes;
-    }
-    let growing: u64 = tables
-        .iter()
-        .filter(|(name, _)| name == "sample_blocks" || name == "rollup_1h")
-        .map(|(_, b)| *b)
-        .sum();
-    bytes - growing.min(bytes) + (growing as f64 * 30.0 / days) as u64
+/// The size after a month, from a run of `days` keeping raw samples `raw_days`. What is kept
+/// longer than the run grows with the span: the sealed samples up to `raw_days` (at most 30),
+/// the hour buckets up to 30; those tables are scaled, the rest (points for 3 h, minute buckets
+/// for 26 h, the unsealed hour, free pages) is taken as it is, which is their steady size once
+/// the run is longer than their window (two days or more).
+fn extrapolate(bytes: u64, tables: &[(String, u64)], days: f64, raw_days: f64) -> u64 {
+    let scale = |keep: f64| (keep.min(30.0) / days).max(1.0);
+    tables.iter().fold(bytes, |total, (name, b)| {
+        let factor = match name.as_str() {
+            "sample_blocks" => scale(raw_days),
+            "rollup_1h" => scale(30.0),
+            _ => 1.0,
+        };
+        total + (*b as f64 * (factor - 1.0)) as u64
+    })
 }

@@ -196,11 +196,12 @@ fn prune_drops_whole_blocks_past_the_raw_retention() {
     let written = fill(&mut store, T0, T0 + 2 * H);
     store.prune(T0 + 2 * H).unwrap();
     assert_eq!(counts(&store), (0, 3600));
-    let month = 30 * 24 * H;
+    let kept = i64::try_from(Retention::default().raw.as_millis()).unwrap();
+    assert_eq!(kept, 7 * 24 * H, "the default keeps raw samples a week");
     // The first hour's newest sample is at T0 + H - 2 s.
-    let stats = store.prune(T0 + H - 2000 + month).unwrap();
+    let stats = store.prune(T0 + H - 2000 + kept).unwrap();
     assert_eq!(stats.samples, 0);
-    let stats = store.prune(T0 + H - 1999 + month).unwrap();
+    let stats = store.prune(T0 + H - 1999 + kept).unwrap();
     assert_eq!(stats.samples, 1800);
     assert_eq!(
         store.raw_samples(i64::MIN, i64::MAX, 10_000).unwrap(),
