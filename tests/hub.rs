@@ -291,3 +291,72 @@ fn a_hub_off_loopback_needs_insecure_and_a_read_token() {
     let why = run(&["--insecure"]);
     assert!(why.contains("read token"), "{why}");
 }
+
+/// `infermon top` pointed at a hub: without `--node` it names the hub's nodes and exits 1;
+/// with `--node` it shows that node's sample as the hub holds it (the CPU count equals the
+/// node's own `/api/v1/snapshot`; the sparklines come from the hub's history of the node) and
+/// says that a hub keeps no requests; an unknown node is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn top_reads_a_node_through_the_hub() {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", support::free_port());
+    let hub = format!("http://{listen}");
+    let _hub_proc = start_hub(&dir.path().join("hub"), &listen).await;
+    let (_node, api) = start_node(dir.path(), "edge-1", &hub).await;
+    let start = Instant::now();
+    while node_view(&hub, "edge-1").await["liveness"] != "up" {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "edge-1 never came up"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await; // a few points for the sparklines
+    let top = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_infermon"))
+            .args([
+                "top", "--once", "--width", "100", "--height", "30", "--url", &hub,
+            ])
+            .args(extra)
+            .env_remove("INFERMON_URL")
+            .env_remove("INFERMON_TOKEN")
+            .output()
+            .unwrap()
+    };
+    let bare = top(&[]);
+    let err = String::from_utf8_lossy(&bare.stderr);
+    assert_eq!(bare.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("is an infermon hub") && err.contains("--node NAME") && err.contains("edge-1"),
+        "{err}"
+    );
+
+    let shown = top(&["--node", "edge-1"]);
+    let screen = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.status.success(),
+        "{screen}{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    assert!(screen.contains(&format!("{hub} node edge-1")), "{screen}");
+    assert!(screen.contains("not kept by the hub"), "{screen}");
+    let own = support::get_json(&format!("{api}/api/v1/snapshot")).await;
+    let cpus = own["host"]["cpu_count"].as_u64().unwrap();
+    let cpu_line = screen.lines().find(|l| l.starts_with("CPU")).unwrap();
+    assert!(
+        cpu_line.contains(&format!("{cpus} cpus")),
+        "{cpu_line} vs {cpus}"
+    );
+    let spark = screen
+        .lines()
+        .find(|l| l.trim_start().starts_with("CPU") && !l.starts_with("CPU"))
+        .unwrap();
+    // One point is the snapshot itself; more are the hub's stored history of the node.
+    let points = spark.chars().filter(|c| ('▁'..='█').contains(c)).count();
+    assert!(points >= 2, "no sparkline from the hub's history: {screen}");
+
+    let unknown = top(&["--node", "nope"]);
+    let err = String::from_utf8_lossy(&unknown.stderr);
+    assert_eq!(unknown.status.code(), Some(1), "{err}");
+    assert!(err.contains("node \"nope\" is not registered"), "{err}");
+}

@@ -13,15 +13,20 @@ use anyhow::Context;
                   second. Honours NO_COLOR.\n\
                   Examples: infermon top\n          \
                   infermon top --url http://gpu-node-3:7411 --token \"$TOKEN\"\n          \
+                  infermon top --url http://hub:7412 --node gpu-node-3   (a node through a hub)\n          \
                   infermon top --once --width 120 > screen.txt"
 )]
 pub struct TopArgs {
-    /// Agent base URL (the local agent's, or another node's).
+    /// Agent base URL (the local agent's, or another node's), or a hub's with --node.
     #[arg(long, default_value = "http://127.0.0.1:7411", env = "INFERMON_URL")]
     pub url: String,
     /// Bearer token of the agent.
     #[arg(long, env = "INFERMON_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// With a hub's --url: the node to show (its latest sample, observations and history as
+    /// the hub holds them; a hub keeps no requests).
+    #[arg(long)]
+    pub node: Option<String>,
     /// Refresh interval, e.g. 1s, 500ms (at least 100ms).
     #[arg(long, default_value = "1s")]
     pub interval: String,
@@ -51,6 +56,7 @@ pub fn run(args: TopArgs) -> anyhow::Result<ExitCode> {
     let opts = infermon_top::Options {
         url: args.url,
         token: args.token,
+        node: args.node,
         interval: interval(&args.interval)?,
         // https://no-color.org: set and not empty turns colours off.
         color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),

@@ -51,6 +51,7 @@ pub fn hub_app(state: HubState) -> Router {
         .route("/api/v1/fleet/leaderboard", get(board))
         .route("/api/v1/fleet/observations", get(observations))
         .route("/api/v1/fleet/history", get(history))
+        .route("/api/v1/fleet/node", get(node))
         .route("/api/v1/route", get(route))
         .route("/metrics", get(metrics))
         .route("/", get(crate::assets::hub_index))
@@ -206,6 +207,27 @@ async fn history(State(st): State<HubState>, RawQuery(q): RawQuery) -> Result<Re
         "node": node, "metric": metric, "from": from, "to": to, "series": series
     }))
     .into_response())
+}
+
+/// `GET /api/v1/fleet/node?name=N`: `{"name", "last_seen_unix_ms", "interval_seconds",
+/// "snapshot", "observations"}`, the node's latest snapshot and open observations as its agent
+/// serves them (what `infermon top --node` reads).
+async fn node(State(st): State<HubState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let mut name = None;
+    for (k, v) in query_pairs(q.as_deref()) {
+        match k {
+            "name" if !v.is_empty() => name = Some(v),
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "parameter \"{other}\" (value \"{v}\"): expected name=NODE"
+                )))
+            }
+        }
+    }
+    let name = name.ok_or_else(|| ApiError::bad_request("missing name: expected ?name=NODE"))?;
+    let hub = st.hub.clone();
+    let n = blocking(move || hub.node(&name)).await?;
+    Ok(Json(n).into_response())
 }
 
 async fn metrics(State(st): State<HubState>) -> Result<Response, ApiError> {

@@ -27,7 +27,7 @@ use infermon_model::Snapshot;
 use serde::{Deserialize, Serialize};
 
 /// What the fleet knows of one node.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Node {
     /// The node's name (a DNS label, checked by the hub when it registers).
     pub name: String,

@@ -167,6 +167,25 @@ impl Hub {
         Ok(out)
     }
 
+    /// One node's latest snapshot and open observations, as its agent's `/api/v1/snapshot`
+    /// and `/api/v1/observations?active=true` serve them: 404 for a name the hub does not
+    /// know, 503 for a node that joined but has not pushed.
+    pub fn node(&self, name: &str) -> Result<Node, HubError> {
+        if let Some(n) = self.fleet()?.into_iter().find(|n| n.name == name) {
+            return Ok(n);
+        }
+        if self.registry()?.get(name)?.is_some() {
+            return Err(HubError::new(
+                503,
+                format!("node \"{name}\" has joined but not pushed a sample yet"),
+            ));
+        }
+        Err(HubError::new(
+            404,
+            format!("node \"{name}\" is not registered on this hub"),
+        ))
+    }
+
     /// The leaderboard of every node or of the nodes serving `model`.
     pub fn leaderboard(&self, model: Option<&str>, now_ms: i64) -> Result<Leaderboard, HubError> {
         Ok(leaderboard(&self.fleet()?, model, now_ms))

@@ -69,9 +69,23 @@ pub struct App {
     pub scroll: usize,
     /// Whether colours are used (off with `NO_COLOR`).
     pub color: bool,
+    /// Whether the node is read through a hub (which keeps no requests).
+    pub through_hub: bool,
 }
 
 impl App {
+    /// Nothing received yet from `client`'s agent, or its node through a hub (the header
+    /// then reads `HUB node NAME`).
+    pub fn for_client(client: &crate::client::Client, interval: Duration, color: bool) -> App {
+        match client.node() {
+            Some(n) => App {
+                through_hub: true,
+                ..App::new(&format!("{} node {n}", client.base()), interval, color)
+            },
+            None => App::new(client.base(), interval, color),
+        }
+    }
+
     /// Nothing received yet.
     pub fn new(url: &str, interval: Duration, color: bool) -> App {
         App {
@@ -91,6 +105,7 @@ impl App {
             help: false,
             scroll: 0,
             color,
+            through_hub: false,
         }
     }
 

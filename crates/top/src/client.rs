@@ -34,6 +34,24 @@ struct Observations {
     observations: Vec<ObservationView>,
 }
 
+/// A hub's `/api/v1/fleet/node`: one node's latest snapshot and open observations.
+#[derive(Deserialize)]
+struct NodeReply {
+    snapshot: Snapshot,
+    observations: Vec<ObservationView>,
+}
+
+/// A hub's `/api/v1/fleet/nodes`, the names only.
+#[derive(Deserialize)]
+struct Nodes {
+    nodes: Vec<NodeName>,
+}
+
+#[derive(Deserialize)]
+struct NodeName {
+    name: String,
+}
+
 #[derive(Deserialize)]
 struct Requests {
     requests: Vec<RequestRecord>,
@@ -67,6 +85,8 @@ struct History {
 pub struct Client {
     base: String,
     token: Option<String>,
+    /// With a hub's URL: the node whose figures the hub serves (`--node`).
+    node: Option<String>,
     http: reqwest::Client,
 }
 
@@ -105,8 +125,20 @@ impl Client {
         Ok(Client {
             base: base_url.trim_end_matches('/').to_string(),
             token: token.filter(|t| !t.is_empty()),
+            node: None,
             http,
         })
+    }
+
+    /// The same client reading one node through a hub (`--url HUB --node NAME`).
+    pub fn with_node(mut self, node: Option<String>) -> Self {
+        self.node = node.filter(|n| !n.is_empty());
+        self
+    }
+
+    /// The node read through a hub, if any.
+    pub fn node(&self) -> Option<&str> {
+        self.node.as_deref()
     }
 
     /// The base URL, without a trailing slash.
@@ -151,7 +183,35 @@ impl Client {
     ///
     /// Unreachable, an HTTP error status (with the API's message) or an unreadable body.
     pub async fn snapshot(&self) -> Result<Snapshot, String> {
-        self.get("/api/v1/snapshot").await
+        match self.get("/api/v1/snapshot").await {
+            Err(e) if e.contains("HTTP 404") => Err(self.hub_hint().await.unwrap_or(e)),
+            other => other,
+        }
+    }
+
+    /// When the URL is a hub's: an error saying to pick a node, with the hub's nodes.
+    async fn hub_hint(&self) -> Option<String> {
+        let nodes: Nodes = self.get("/api/v1/fleet/nodes").await.ok()?;
+        let names: Vec<String> = nodes.nodes.into_iter().map(|n| n.name).collect();
+        Some(format!(
+            "{} is an infermon hub: choose a node with --node NAME ({})",
+            self.base,
+            if names.is_empty() {
+                "no node has joined yet".to_string()
+            } else {
+                format!("its nodes: {}", names.join(", "))
+            }
+        ))
+    }
+
+    /// Through a hub: the node's latest snapshot and its open observations.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::snapshot`]; the hub's 404 names an unknown node.
+    pub async fn node_view(&self, node: &str) -> Result<(Snapshot, Vec<ObservationView>), String> {
+        let r: NodeReply = self.get(&format!("/api/v1/fleet/node?name={node}")).await?;
+        Ok((r.snapshot, r.observations))
     }
 
     /// The `limit` newest measured requests, newest first.
@@ -182,7 +242,12 @@ impl Client {
     ///
     /// As [`Client::snapshot`], except that "history is off" (404) is an empty answer.
     pub async fn history(&self, metric: &str, minutes: u32) -> Result<Vec<HistorySeries>, String> {
-        let path = format!("/api/v1/history?metric={metric}&from=-{minutes}m&resolution=raw");
+        let path = match &self.node {
+            Some(n) => format!(
+                "/api/v1/fleet/history?node={n}&metric={metric}&from=-{minutes}m&resolution=raw"
+            ),
+            None => format!("/api/v1/history?metric={metric}&from=-{minutes}m&resolution=raw"),
+        };
         match self.get::<History>(&path).await {
             Ok(h) => Ok(h.series),
             Err(e) if e.contains("HTTP 404") => Ok(Vec::new()),

@@ -18,6 +18,7 @@
 //! let text = infermon_top::once(&infermon_top::Options {
 //!     url: "http://127.0.0.1:7411".into(),
 //!     token: None,
+//!     node: None,
 //!     interval: std::time::Duration::from_secs(1),
 //!     color: false,
 //! }, 80, 24).await?;
@@ -55,6 +56,8 @@ pub struct Options {
     pub url: String,
     /// Its bearer token.
     pub token: Option<String>,
+    /// With a hub's URL: the node to show.
+    pub node: Option<String>,
     /// How often to read it.
     pub interval: Duration,
     /// Whether to use colours (`NO_COLOR` turns them off).
@@ -76,6 +79,14 @@ type Polled = (
 );
 
 async fn poll(client: &Client, last_ts: Option<i64>) -> Result<Option<Polled>, String> {
+    if let Some(node) = client.node() {
+        // A hub keeps no requests; the node's observations come with its snapshot.
+        let (snap, obs) = client.node_view(node).await?;
+        if last_ts == Some(snap.ts_unix_ms) {
+            return Ok(None);
+        }
+        return Ok(Some((snap, None, Some(obs))));
+    }
     let snap = client.snapshot().await?;
     if last_ts == Some(snap.ts_unix_ms) {
         return Ok(None);
@@ -91,8 +102,8 @@ async fn poll(client: &Client, last_ts: Option<i64>) -> Result<Option<Polled>, S
 /// A bad URL, or the agent could not be read (unreachable, refused, or an unreadable body),
 /// with the URL and the reason.
 pub async fn once(opts: &Options, width: u16, height: u16) -> Result<String, String> {
-    let client = Client::new(&opts.url, opts.token.clone())?;
-    let mut app = App::new(client.base(), opts.interval, false);
+    let client = Client::new(&opts.url, opts.token.clone())?.with_node(opts.node.clone());
+    let mut app = App::for_client(&client, opts.interval, false);
     let Some((snap, reqs, obs)) = poll(&client, None).await? else {
         return Err("no snapshot".to_string());
     };

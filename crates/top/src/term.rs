@@ -64,7 +64,7 @@ fn read_keys(tx: mpsc::UnboundedSender<Msg>) {
 /// A bad URL, or the terminal could not be set up or drawn on. An unreachable agent is not
 /// an error: the screen says so and polling goes on.
 pub fn run(opts: &Options) -> Result<(), String> {
-    let client = Client::new(&opts.url, opts.token.clone())?;
+    let client = Client::new(&opts.url, opts.token.clone())?.with_node(opts.node.clone());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -82,7 +82,7 @@ async fn main_loop(
     client: Client,
     opts: &Options,
 ) -> Result<(), String> {
-    let mut app = App::new(client.base(), opts.interval, opts.color);
+    let mut app = App::for_client(&client, opts.interval, opts.color);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let keys = tx.clone();
     std::thread::spawn(move || read_keys(keys));

@@ -461,7 +461,11 @@ fn requests(app: &App, t: Theme, width: usize) -> Vec<Line<'static>> {
     let mut out = vec![Line::from(Span::styled("Recent requests", t.title()))];
     if app.requests.is_empty() {
         out.push(Line::from(Span::styled(
-            "none measured (requests are measured when they go through an infermon proxy)",
+            if app.through_hub {
+                "not kept by the hub: run infermon top on the node (or --url its agent) for them"
+            } else {
+                "none measured (requests are measured when they go through an infermon proxy)"
+            },
             t.dim(),
         )));
     }
