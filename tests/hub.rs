@@ -292,8 +292,7 @@ fn a_hub_off_loopback_needs_insecure_and_a_read_token() {
     assert!(why.contains("read token"), "{why}");
 }
 
-/// `infermon top` pointed at a hub: without `--node` it names the hub's nodes and exits 1;
-/// with `--node` it shows that node's sample as the hub holds it (the CPU count equals the
+/// `infermon top` pointed at a hub: without `--node` it shows the fleet table; with `--node` it shows that node's sample as the hub holds it (the CPU count equals the
 /// node's own `/api/v1/snapshot`; the sparklines come from the hub's history of the node) and
 /// says that a hub keeps no requests; an unknown node is named.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -323,13 +322,25 @@ async fn top_reads_a_node_through_the_hub() {
             .output()
             .unwrap()
     };
-    let bare = top(&[]);
-    let err = String::from_utf8_lossy(&bare.stderr);
-    assert_eq!(bare.status.code(), Some(1), "{err}");
+    // Without --node: the fleet table, each row as the hub's own /api/v1/fleet/nodes has it.
+    let fleet = top(&[]);
+    let screen = String::from_utf8_lossy(&fleet.stdout);
     assert!(
-        err.contains("is an infermon hub") && err.contains("--node NAME") && err.contains("edge-1"),
-        "{err}"
+        fleet.status.success(),
+        "{screen}{}",
+        String::from_utf8_lossy(&fleet.stderr)
     );
+    assert!(screen.contains("Fleet · 1 node, 1 up"), "{screen}");
+    let row: Vec<&str> = screen
+        .lines()
+        .find(|l| l.starts_with("edge-1 "))
+        .unwrap_or_else(|| panic!("no edge-1 row: {screen}"))
+        .split_whitespace()
+        .collect();
+    let at_hub = node_view(&hub, "edge-1").await;
+    assert_eq!(row[1], at_hub["liveness"], "{screen}");
+    let thermal = at_hub["thermal"]["state"].as_str().unwrap();
+    assert!(row.contains(&thermal), "{screen} vs {thermal}");
 
     let shown = top(&["--node", "edge-1"]);
     let screen = String::from_utf8_lossy(&shown.stdout);

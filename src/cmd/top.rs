@@ -13,11 +13,13 @@ use anyhow::Context;
                   second. Honours NO_COLOR.\n\
                   Examples: infermon top\n          \
                   infermon top --url http://gpu-node-3:7411 --token \"$TOKEN\"\n          \
+                  infermon top --url http://hub:7412   (a hub: the fleet table)\n          \
                   infermon top --url http://hub:7412 --node gpu-node-3   (a node through a hub)\n          \
                   infermon top --once --width 120 > screen.txt"
 )]
 pub struct TopArgs {
-    /// Agent base URL (the local agent's, or another node's), or a hub's with --node.
+    /// Agent base URL (the local agent's, or another node's), or a hub's (the fleet table;
+    /// one node with --node).
     #[arg(long, default_value = "http://127.0.0.1:7411", env = "INFERMON_URL")]
     pub url: String,
     /// Bearer token of the agent.

@@ -71,6 +71,8 @@ pub struct App {
     pub color: bool,
     /// Whether the node is read through a hub (which keeps no requests).
     pub through_hub: bool,
+    /// The hub's nodes, when `--url` is a hub's and no node was chosen.
+    pub fleet: Option<Vec<crate::fleet::FleetNode>>,
 }
 
 impl App {
@@ -106,6 +108,7 @@ impl App {
             scroll: 0,
             color,
             through_hub: false,
+            fleet: None,
         }
     }
 
@@ -132,6 +135,13 @@ impl App {
         if let Some(o) = observations {
             self.observations = o;
         }
+        self.error = None;
+        self.failures = 0;
+    }
+
+    /// A successful poll of a hub: its nodes.
+    pub fn update_fleet(&mut self, nodes: Vec<crate::fleet::FleetNode>) {
+        self.fleet = Some(nodes);
         self.error = None;
         self.failures = 0;
     }

@@ -9,6 +9,8 @@ use infermon_model::Snapshot;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use crate::fleet::FleetNode;
+
 /// How long one request may take; a slower agent counts as unreachable this round.
 const TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -41,15 +43,10 @@ struct NodeReply {
     observations: Vec<ObservationView>,
 }
 
-/// A hub's `/api/v1/fleet/nodes`, the names only.
+/// A hub's `/api/v1/fleet/nodes`.
 #[derive(Deserialize)]
 struct Nodes {
-    nodes: Vec<NodeName>,
-}
-
-#[derive(Deserialize)]
-struct NodeName {
-    name: String,
+    nodes: Vec<FleetNode>,
 }
 
 #[derive(Deserialize)]
@@ -87,6 +84,9 @@ pub struct Client {
     token: Option<String>,
     /// With a hub's URL: the node whose figures the hub serves (`--node`).
     node: Option<String>,
+    /// Set once the URL turned out to be a hub's (no `/api/v1/snapshot`, a fleet instead);
+    /// shared by the clones that poll.
+    hub: std::sync::Arc<std::sync::atomic::AtomicBool>,
     http: reqwest::Client,
 }
 
@@ -126,6 +126,7 @@ impl Client {
             base: base_url.trim_end_matches('/').to_string(),
             token: token.filter(|t| !t.is_empty()),
             node: None,
+            hub: std::sync::Arc::default(),
             http,
         })
     }
@@ -134,6 +135,16 @@ impl Client {
     pub fn with_node(mut self, node: Option<String>) -> Self {
         self.node = node.filter(|n| !n.is_empty());
         self
+    }
+
+    /// Whether the URL was found to be a hub's.
+    pub fn is_hub(&self) -> bool {
+        self.hub.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Records that the URL is a hub's.
+    pub fn set_hub(&self) {
+        self.hub.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The node read through a hub, if any.
@@ -183,25 +194,17 @@ impl Client {
     ///
     /// Unreachable, an HTTP error status (with the API's message) or an unreadable body.
     pub async fn snapshot(&self) -> Result<Snapshot, String> {
-        match self.get("/api/v1/snapshot").await {
-            Err(e) if e.contains("HTTP 404") => Err(self.hub_hint().await.unwrap_or(e)),
-            other => other,
-        }
+        self.get("/api/v1/snapshot").await
     }
 
-    /// When the URL is a hub's: an error saying to pick a node, with the hub's nodes.
-    async fn hub_hint(&self) -> Option<String> {
-        let nodes: Nodes = self.get("/api/v1/fleet/nodes").await.ok()?;
-        let names: Vec<String> = nodes.nodes.into_iter().map(|n| n.name).collect();
-        Some(format!(
-            "{} is an infermon hub: choose a node with --node NAME ({})",
-            self.base,
-            if names.is_empty() {
-                "no node has joined yet".to_string()
-            } else {
-                format!("its nodes: {}", names.join(", "))
-            }
-        ))
+    /// A hub's nodes (`/api/v1/fleet/nodes`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::snapshot`].
+    pub async fn fleet_nodes(&self) -> Result<Vec<FleetNode>, String> {
+        let r: Nodes = self.get("/api/v1/fleet/nodes").await?;
+        Ok(r.nodes)
     }
 
     /// Through a hub: the node's latest snapshot and its open observations.

@@ -29,6 +29,7 @@
 
 pub mod app;
 pub mod client;
+pub mod fleet;
 pub mod fmt;
 pub mod layout;
 pub mod rows;
@@ -70,13 +71,17 @@ const HISTORY_MINUTES: u32 = 15;
 /// Recent requests shown.
 const RECENT_REQUESTS: usize = 12;
 
-/// One read of the agent: the snapshot and, when it is newer than `last_ts` (the one shown),
-/// the requests and observations that go with it (each `None` when its read failed).
-type Polled = (
-    Snapshot,
-    Option<Vec<RequestRecord>>,
-    Option<Vec<ObservationView>>,
-);
+/// One read: of an agent (or a node through a hub), the snapshot and, when it is newer than
+/// `last_ts` (the one shown), the requests and observations that go with it (each `None` when
+/// its read failed); of a hub without `--node`, its nodes.
+enum Polled {
+    Node(
+        Box<Snapshot>,
+        Option<Vec<RequestRecord>>,
+        Option<Vec<ObservationView>>,
+    ),
+    Fleet(Vec<fleet::FleetNode>),
+}
 
 async fn poll(client: &Client, last_ts: Option<i64>) -> Result<Option<Polled>, String> {
     if let Some(node) = client.node() {
@@ -85,14 +90,25 @@ async fn poll(client: &Client, last_ts: Option<i64>) -> Result<Option<Polled>, S
         if last_ts == Some(snap.ts_unix_ms) {
             return Ok(None);
         }
-        return Ok(Some((snap, None, Some(obs))));
+        return Ok(Some(Polled::Node(Box::new(snap), None, Some(obs))));
     }
-    let snap = client.snapshot().await?;
+    if client.is_hub() {
+        return Ok(Some(Polled::Fleet(client.fleet_nodes().await?)));
+    }
+    let snap = match client.snapshot().await {
+        // No snapshot route: a hub's URL shows the fleet.
+        Err(e) if e.contains("HTTP 404") => {
+            let nodes = client.fleet_nodes().await.map_err(|_| e)?;
+            client.set_hub();
+            return Ok(Some(Polled::Fleet(nodes)));
+        }
+        other => other?,
+    };
     if last_ts == Some(snap.ts_unix_ms) {
         return Ok(None);
     }
     let (reqs, obs) = tokio::join!(client.requests(RECENT_REQUESTS), client.observations());
-    Ok(Some((snap, reqs.ok(), obs.ok())))
+    Ok(Some(Polled::Node(Box::new(snap), reqs.ok(), obs.ok())))
 }
 
 /// The text of one screen of `width` × `height` (plain, no colours), read once.
@@ -104,8 +120,13 @@ async fn poll(client: &Client, last_ts: Option<i64>) -> Result<Option<Polled>, S
 pub async fn once(opts: &Options, width: u16, height: u16) -> Result<String, String> {
     let client = Client::new(&opts.url, opts.token.clone())?.with_node(opts.node.clone());
     let mut app = App::for_client(&client, opts.interval, false);
-    let Some((snap, reqs, obs)) = poll(&client, None).await? else {
-        return Err("no snapshot".to_string());
+    let (snap, reqs, obs) = match poll(&client, None).await? {
+        Some(Polled::Node(s, r, o)) => (*s, r, o),
+        Some(Polled::Fleet(nodes)) => {
+            app.update_fleet(nodes);
+            return Ok(text(&app, width, height));
+        }
+        None => return Err("no snapshot".to_string()),
     };
     // The sparklines' minutes, as the interactive screen starts with them.
     let history = HISTORY_METRICS.map(|m| client.history(m, HISTORY_MINUTES));

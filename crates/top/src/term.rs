@@ -136,8 +136,12 @@ async fn main_loop(
                             continue;
                         }
                         match *r {
-                            Ok(Some((s, reqs, obs))) => {
-                                app.update(s, reqs, obs);
+                            Ok(Some(Polled::Node(s, reqs, obs))) => {
+                                app.update(*s, reqs, obs);
+                                dirty = true;
+                            }
+                            Ok(Some(Polled::Fleet(nodes))) => {
+                                app.update_fleet(nodes);
                                 dirty = true;
                             }
                             Ok(None) => {}

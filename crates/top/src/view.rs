@@ -18,31 +18,31 @@ use crate::spark;
 
 /// Styles, or none at all with `NO_COLOR`.
 #[derive(Debug, Clone, Copy)]
-struct Theme {
-    color: bool,
+pub(crate) struct Theme {
+    pub(crate) color: bool,
 }
 
 impl Theme {
-    fn fg(self, c: Color) -> Style {
+    pub(crate) fn fg(self, c: Color) -> Style {
         if self.color {
             Style::default().fg(c)
         } else {
             Style::default()
         }
     }
-    fn title(self) -> Style {
+    pub(crate) fn title(self) -> Style {
         self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
     }
-    fn warn(self) -> Style {
+    pub(crate) fn warn(self) -> Style {
         self.fg(Color::Yellow)
     }
-    fn bad(self) -> Style {
+    pub(crate) fn bad(self) -> Style {
         self.fg(Color::Red).add_modifier(Modifier::BOLD)
     }
-    fn good(self) -> Style {
+    pub(crate) fn good(self) -> Style {
         self.fg(Color::Green)
     }
-    fn dim(self) -> Style {
+    pub(crate) fn dim(self) -> Style {
         self.fg(Color::DarkGray)
     }
 }
@@ -129,6 +129,7 @@ fn status(app: &App, t: Theme, width: usize) -> Vec<Line<'static>> {
                 app.failures
             )
         }
+        (None, None) if app.fleet.is_some() => return Vec::new(),
         (None, None) => format!(" waiting for the first snapshot from {}", app.url),
         (None, Some(_)) => return Vec::new(),
     };
@@ -520,6 +521,10 @@ pub fn screen(app: &App, width: u16, height: u16) -> Vec<Line<'static>> {
     let t = Theme { color: app.color };
     let head = vec![header(app, t, w)];
     let stat = status(app, t, w);
+    if let Some(nodes) = &app.fleet {
+        let rows = crate::fleet::lines(nodes, t, w);
+        return head.into_iter().chain(stat).chain(rows).take(h).collect();
+    }
     let Some(s) = &app.snapshot else {
         return head.into_iter().chain(stat).take(h).collect();
     };
