@@ -157,6 +157,23 @@ async fn dashboard_in_a_real_browser() {
     assert!(found["history_points"].as_u64().unwrap() >= 2, "{found}");
     assert_eq!(found["history_canvas"], true);
     assert!(found["request_rows"].as_u64().unwrap() >= 3, "{found}");
+    // Every gap is drawn: each row's chart holds as many gaps as the API gives for that request,
+    // one fewer than the token chunks the proxy's meter counted.
+    let api = get_json(&format!("{agent}/api/v1/requests?limit=1000&gaps=true")).await;
+    let lines = found["gap_lines"].as_array().unwrap();
+    assert!(lines.len() >= 3, "{found}");
+    for l in lines {
+        let r = api["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["ts_unix_ms"] == l["ts"])
+            .unwrap_or_else(|| panic!("no request at {} in the API", l["ts"]));
+        let gaps = r["itl_gaps_ms"].as_array().unwrap().len() as u64;
+        assert_eq!(l["gaps"], gaps, "{l} vs {r}");
+        assert_eq!(gaps + 1, r["token_chunks"].as_u64().unwrap(), "{r}");
+        assert_eq!(l["points"], gaps.min(156), "{l}");
+    }
     assert_eq!(found["keyboard_tabs"], true);
     for view in [
         "now-dark-desktop",

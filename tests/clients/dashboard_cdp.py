@@ -216,6 +216,11 @@ def main():
             page.screenshot(os.path.join(out, f"{view}-light-desktop.png"))
             found["screenshots"].append(f"{view}-light-desktop.png")
         found["request_rows"] = page.eval("document.querySelectorAll('#requests tbody tr svg').length")
+        page.eval("location.hash = '#requests'")
+        page.wait("document.querySelectorAll('#requests svg.gapline').length", 10)
+        found["gap_lines"] = page.eval("[...document.querySelectorAll('#requests svg.gapline')].map(s =>"
+                                       " ({ts: Number(s.dataset.ts), gaps: Number(s.dataset.gaps),"
+                                       " points: s.querySelector('polyline').getAttribute('points').split(' ').length}))")
         found["keyboard_tabs"] = page.eval("[...document.querySelectorAll('nav a')].every(a => a.tabIndex >= 0)")
 
         for name, (w, hgt, mobile, dark) in {

@@ -168,7 +168,7 @@ pub fn history_query(q: Option<&str>, now: i64) -> Result<HistoryQuery, ApiError
 }
 
 /// `/api/v1/requests`' parameters: `model`, `since`, `limit` (default 100, at most
-/// [`MAX_REQUESTS`]).
+/// [`MAX_REQUESTS`]); `gaps` is checked here and read by [`wants_gaps`].
 ///
 /// # Errors
 ///
@@ -184,14 +184,43 @@ pub fn request_query(q: Option<&str>, now: i64) -> Result<RequestQuery, ApiError
             "model" => query.model = Some(v).filter(|m| !m.is_empty()),
             "since" => query.since_ms = Some(parse_time("since", &v, now)?),
             "limit" => query.limit = parse_limit(&v, MAX_REQUESTS)?,
+            "gaps" => {
+                flag("gaps", &v)?; // what it asks for is read by `wants_gaps`
+            }
             other => {
                 return Err(ApiError::bad_request(format!(
-                    "unknown parameter \"{other}\": expected model, since, limit"
+                    "unknown parameter \"{other}\": expected model, since, limit, gaps"
                 )))
             }
         }
     }
     Ok(query)
+}
+
+/// A yes/no parameter: `true`, `1` or empty, or `false`, `0`.
+fn flag(name: &str, v: &str) -> Result<bool, ApiError> {
+    match v {
+        "true" | "1" | "" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(ApiError::bad_request(format!(
+            "invalid {name} \"{v}\": expected true or false"
+        ))),
+    }
+}
+
+/// Whether `/api/v1/requests` is asked for every inter-token gap (`gaps=true`).
+///
+/// # Errors
+///
+/// A `gaps` value that is not a yes or no.
+pub fn wants_gaps(q: Option<&str>) -> Result<bool, ApiError> {
+    let mut on = false;
+    for (k, v) in query_pairs(q) {
+        if k == "gaps" {
+            on = flag("gaps", &v)?;
+        }
+    }
+    Ok(on)
 }
 
 /// `/api/v1/observations`' parameters: `since` (default a day before `now`), `active`
@@ -210,15 +239,7 @@ pub fn observation_query(q: Option<&str>, now: i64) -> Result<ObservationQuery, 
         match k {
             "since" => query.since_ms = Some(parse_time("since", &v, now)?),
             "active" => {
-                query.active_only = match v.as_str() {
-                    "true" | "1" | "" => true,
-                    "false" | "0" => false,
-                    _ => {
-                        return Err(ApiError::bad_request(format!(
-                            "invalid active \"{v}\": expected true or false"
-                        )))
-                    }
-                }
+                query.active_only = flag("active", &v)?;
             }
             "limit" => query.limit = parse_limit(&v, MAX_OBSERVATIONS)?,
             other => {
@@ -338,6 +359,20 @@ mod tests {
         let e = request_query(Some("limit=10001"), NOW).unwrap_err();
         assert!(e.message.contains("from 1 to 10000"), "{}", e.message);
         assert!(request_query(Some("active=1"), NOW).is_err());
+        assert_eq!(
+            request_query(Some("gaps=true&limit=3"), NOW).unwrap().limit,
+            3
+        );
+        let e = request_query(Some("gaps=maybe"), NOW).unwrap_err();
+        assert!(
+            e.message.contains("invalid gaps \"maybe\""),
+            "{}",
+            e.message
+        );
+        assert!(wants_gaps(Some("limit=3&gaps=1")).unwrap());
+        assert!(wants_gaps(Some("gaps")).unwrap());
+        assert!(!wants_gaps(Some("gaps=false")).unwrap());
+        assert!(!wants_gaps(None).unwrap());
 
         let q = observation_query(Some("active&limit=3"), NOW).unwrap();
         assert_eq!((q.active_only, q.limit), (true, 3));

@@ -119,7 +119,27 @@ pub async fn requests(
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let query = query::request_query(q.as_deref(), now_ms())?;
+    let gaps = query::wants_gaps(q.as_deref())?;
     match st.shared.request_records(query).await {
+        Ok(rs) if gaps => {
+            // Each record with every gap between its token chunks (stored as f32: µs kept).
+            let with: Vec<serde_json::Value> = rs
+                .iter()
+                .map(|r| {
+                    let mut v = serde_json::to_value(r).unwrap_or_default();
+                    let gaps: Vec<f64> = r
+                        .itl_gaps_ms
+                        .iter()
+                        .map(|g| (g * 1000.0).round() / 1000.0)
+                        .collect();
+                    if let Some(o) = v.as_object_mut() {
+                        o.insert("itl_gaps_ms".into(), gaps.into());
+                    }
+                    v
+                })
+                .collect();
+            Ok(Json(serde_json::json!({ "requests": with })).into_response())
+        }
         Ok(rs) => Ok(Json(serde_json::json!({ "requests": rs })).into_response()),
         Err(e) => {
             tracing::warn!("requests query failed: {e}");
