@@ -371,3 +371,76 @@ async fn top_reads_a_node_through_the_hub() {
     assert_eq!(unknown.status.code(), Some(1), "{err}");
     assert!(err.contains("node \"nope\" is not registered"), "{err}");
 }
+
+/// A batch with one sample from a clock an hour ahead: the hub stores the others, refuses
+/// that one by name and counts it; the node's sender (the agent's own, on a real store) drops
+/// and counts only that one. The refused sample never becomes the node's current state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_sample_is_refused_alone_and_the_rest_of_its_batch_is_stored() {
+    use infermon_fleet::push::PushedSample;
+    use infermon_model::{derive, testing, DeriveSettings};
+    use infermon_remote::{enqueue_push, run_sender, Stats, Target};
+    use std::sync::atomic::Ordering;
+    use std::sync::{Arc, Mutex};
+
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", support::free_port());
+    let hub = format!("http://{listen}");
+    let _hub_proc = start_hub(&dir.path().join("hub"), &listen).await;
+    let store = infermon_store::Store::open(
+        &dir.path().join("node.db"),
+        infermon_store::Retention::default(),
+    )
+    .unwrap();
+    let target = Target::hub(&hub, "skewed", JOIN);
+    let stats = Arc::new(Stats::default());
+    let now = support::now_ms();
+    let times = [now - 4_000, now + 3_600_000, now - 2_000];
+    for (i, ts) in times.iter().enumerate() {
+        let mut raw = testing::sample_with_engine(i as u64 * 2000, 0.0, 0.0);
+        raw.ts_unix_ms = *ts;
+        let snapshot = derive(None, &raw, &DeriveSettings::default());
+        let s = PushedSample {
+            raw,
+            snapshot,
+            observations: Vec::new(),
+        };
+        enqueue_push(&store, &target, &s, &stats, now).unwrap();
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let sender = tokio::spawn(run_sender(
+        target,
+        Arc::new(Mutex::new(store)),
+        stats.clone(),
+        stop_rx,
+    ));
+    let start = Instant::now();
+    while stats.sent.load(Ordering::Relaxed) + stats.dropped_rejected.load(Ordering::Relaxed) < 3 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the batch was never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = stop_tx.send(true);
+    sender.await.unwrap();
+    assert_eq!(stats.sent.load(Ordering::Relaxed), 2);
+    assert_eq!(stats.dropped_rejected.load(Ordering::Relaxed), 1);
+
+    let view = node_view(&hub, "skewed").await;
+    assert_eq!(view["sample_ts_unix_ms"], now - 2_000, "{view}");
+    let metrics = reqwest::get(format!("{hub}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("infermon_hub_samples_refused_total 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("infermon_hub_samples_accepted_total 2\n"),
+        "{metrics}"
+    );
+}

@@ -257,6 +257,11 @@ async fn metrics(State(st): State<HubState>) -> Result<Response, ApiError> {
             &s.refused,
         ),
         (
+            "infermon_hub_samples_refused_total",
+            "Pushed samples refused one by one (time too far ahead, raw and snapshot disagree).",
+            &s.samples_refused,
+        ),
+        (
             "infermon_hub_joins_total",
             "Nodes that joined since start.",
             &s.joins,

@@ -46,12 +46,25 @@ pub struct PushedSample {
 }
 
 /// The hub's answer to a push.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PushReply {
     /// Samples stored now.
     pub accepted: u64,
     /// Samples the hub already held (a batch sent again after a lost answer).
     pub duplicates: u64,
+    /// Samples refused one by one (the rest of the batch is stored): sending them again
+    /// cannot help, so the node drops and counts them.
+    #[serde(default)]
+    pub refused: Vec<Refusal>,
+}
+
+/// One sample the hub refused, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// The sample's time, ms since the Unix epoch.
+    pub ts_unix_ms: i64,
+    /// Why, naming the value and what was expected.
+    pub reason: String,
 }
 
 /// Samples in one push at most.
@@ -59,7 +72,8 @@ pub const MAX_BATCH_SAMPLES: usize = 1000;
 /// How far ahead of the hub's clock a sample's time may be.
 pub const MAX_FUTURE_MS: i64 = 5 * 60 * 1000;
 
-/// Why a batch is refused as a whole: nothing of it is stored.
+/// Why a batch ([`BatchError::Empty`], [`BatchError::TooMany`]: nothing of it is stored) or
+/// one of its samples (the others are stored) is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BatchError {
     /// No sample in the batch.
@@ -114,27 +128,30 @@ impl std::fmt::Display for BatchError {
 
 impl std::error::Error for BatchError {}
 
-/// Checks a decoded batch against the hub's clock: its size, and each sample's time.
-pub fn check_batch(samples: &[PushedSample], now_unix_ms: i64) -> Result<(), BatchError> {
+/// Checks a decoded batch's size; its samples are checked one by one with [`check_sample`].
+pub fn check_batch(samples: &[PushedSample]) -> Result<(), BatchError> {
     if samples.is_empty() {
         return Err(BatchError::Empty);
     }
     if samples.len() > MAX_BATCH_SAMPLES {
         return Err(BatchError::TooMany(samples.len()));
     }
-    for s in samples {
-        if s.raw.ts_unix_ms != s.snapshot.ts_unix_ms {
-            return Err(BatchError::Mismatch {
-                raw_ts_unix_ms: s.raw.ts_unix_ms,
-                snapshot_ts_unix_ms: s.snapshot.ts_unix_ms,
-            });
-        }
-        if s.raw.ts_unix_ms > now_unix_ms.saturating_add(MAX_FUTURE_MS) {
-            return Err(BatchError::Future {
-                ts_unix_ms: s.raw.ts_unix_ms,
-                now_unix_ms,
-            });
-        }
+    Ok(())
+}
+
+/// Checks one sample against the hub's clock, and its raw sample against its snapshot.
+pub fn check_sample(s: &PushedSample, now_unix_ms: i64) -> Result<(), BatchError> {
+    if s.raw.ts_unix_ms != s.snapshot.ts_unix_ms {
+        return Err(BatchError::Mismatch {
+            raw_ts_unix_ms: s.raw.ts_unix_ms,
+            snapshot_ts_unix_ms: s.snapshot.ts_unix_ms,
+        });
+    }
+    if s.raw.ts_unix_ms > now_unix_ms.saturating_add(MAX_FUTURE_MS) {
+        return Err(BatchError::Future {
+            ts_unix_ms: s.raw.ts_unix_ms,
+            now_unix_ms,
+        });
     }
     Ok(())
 }
@@ -164,25 +181,26 @@ mod tests {
         let text = serde_json::to_string(&b).unwrap();
         let back: Vec<PushedSample> = serde_json::from_str(&text).unwrap();
         assert_eq!(back, b);
-        assert_eq!(check_batch(&back, NOW), Ok(()));
+        assert_eq!(check_batch(&back), Ok(()));
+        assert!(back.iter().all(|s| check_sample(s, NOW).is_ok()));
     }
 
     #[test]
     fn bad_batches_are_named() {
-        assert_eq!(check_batch(&[], NOW), Err(BatchError::Empty));
+        assert_eq!(check_batch(&[]), Err(BatchError::Empty));
         let many = vec![sample(NOW); MAX_BATCH_SAMPLES + 1];
         assert_eq!(
-            check_batch(&many, NOW),
+            check_batch(&many),
             Err(BatchError::TooMany(MAX_BATCH_SAMPLES + 1))
         );
         // Five minutes ahead passes, a millisecond more does not.
-        assert_eq!(check_batch(&[sample(NOW + MAX_FUTURE_MS)], NOW), Ok(()));
-        let e = check_batch(&[sample(NOW + MAX_FUTURE_MS + 1)], NOW).unwrap_err();
+        assert_eq!(check_sample(&sample(NOW + MAX_FUTURE_MS), NOW), Ok(()));
+        let e = check_sample(&sample(NOW + MAX_FUTURE_MS + 1), NOW).unwrap_err();
         assert!(e.to_string().contains("300.0 s ahead"), "{e}");
         let mut m = sample(NOW);
         m.snapshot.ts_unix_ms -= 2000;
         assert!(matches!(
-            check_batch(&[m], NOW),
+            check_sample(&m, NOW),
             Err(BatchError::Mismatch { .. })
         ));
     }

@@ -3,7 +3,9 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use infermon_fleet::push::{check_batch, JoinReply, PushReply, PushedSample};
+use infermon_fleet::push::{
+    check_batch, check_sample, JoinReply, PushReply, PushedSample, Refusal,
+};
 use infermon_model::names::{is_dns_label, secrets_equal};
 
 use crate::{lock, Hub, HubError, Latest};
@@ -60,8 +62,18 @@ impl Hub {
     ) -> Result<(String, PushReply), HubError> {
         let r = self.push_inner(token, body, snappy, now_ms);
         match &r {
-            Ok((_, reply)) => {
+            Ok((node, reply)) => {
                 self.stats.pushes.fetch_add(1, Ordering::Relaxed);
+                let refused = reply.refused.len() as u64;
+                self.stats
+                    .samples_refused
+                    .fetch_add(refused, Ordering::Relaxed);
+                if let Some(first) = reply.refused.first() {
+                    tracing::warn!(
+                        "hub: push from {node}: {refused} samples refused, the rest stored; first: {}",
+                        first.reason
+                    );
+                }
                 self.stats
                     .accepted
                     .fetch_add(reply.accepted, Ordering::Relaxed);
@@ -120,13 +132,41 @@ impl Hub {
                 format!("push from {node}: expected a JSON array of pushed samples: {e}"),
             )
         })?;
-        check_batch(&samples, now_ms)
-            .map_err(|e| HubError::new(400, format!("push from {node}: {e}")))?;
+        check_batch(&samples).map_err(|e| HubError::new(400, format!("push from {node}: {e}")))?;
+        // Each sample on its own: one bad time does not cost the node the rest of its batch.
+        let mut refused = Vec::new();
+        let samples: Vec<PushedSample> = samples
+            .into_iter()
+            .filter(|s| match check_sample(s, now_ms) {
+                Ok(()) => true,
+                Err(e) => {
+                    refused.push(Refusal {
+                        ts_unix_ms: s.raw.ts_unix_ms,
+                        reason: e.to_string(),
+                    });
+                    false
+                }
+            })
+            .collect();
+        if samples.is_empty() {
+            self.stats
+                .samples_refused
+                .fetch_add(refused.len() as u64, Ordering::Relaxed);
+            return Err(HubError::new(
+                422,
+                format!(
+                    "push from {node}: every sample refused ({}); first: {}",
+                    refused.len(),
+                    refused.first().map_or("", |r| r.reason.as_str())
+                ),
+            ));
+        }
 
         let slot = self.slot(&node)?;
         let mut reply = PushReply {
             accepted: 0,
             duplicates: 0,
+            refused,
         };
         {
             let mut store = lock(&slot.store)?;

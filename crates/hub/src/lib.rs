@@ -70,6 +70,9 @@ pub struct Stats {
     pub duplicates: AtomicU64,
     /// Push and join requests refused, any reason.
     pub refused: AtomicU64,
+    /// Samples refused one by one (a time too far ahead, a raw sample and snapshot that
+    /// disagree); the rest of their batches was stored.
+    pub samples_refused: AtomicU64,
     /// Nodes that joined since start.
     pub joins: AtomicU64,
 }

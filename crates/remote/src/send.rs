@@ -204,8 +204,9 @@ fn base64(data: &[u8]) -> String {
 
 /// How one request ended.
 enum Outcome {
-    /// 2xx: delete the batch.
-    Accepted,
+    /// 2xx: delete the batch. The hub may have refused some of its samples one by one
+    /// (their count and the first reason): they are dropped and counted.
+    Accepted(u64, Option<String>),
     /// 4xx other than 429: the receiver will never take it; drop it.
     Refused(String),
     /// 5xx, 429, a network error or a timeout: keep it and retry after the wait, if given.
@@ -239,7 +240,14 @@ async fn post(client: &reqwest::Client, t: &Target, auth: &Auth, body: Vec<u8>) 
     };
     let status = r.status();
     if status.is_success() {
-        return Outcome::Accepted;
+        if !matches!(t.protocol, Protocol::Hub { .. }) {
+            return Outcome::Accepted(0, None);
+        }
+        // The hub says which samples it refused; an answer it cannot read refuses none.
+        let reply = r.json::<infermon_fleet::push::PushReply>().await.ok();
+        let refused = reply.map(|r| r.refused).unwrap_or_default();
+        let first = refused.first().map(|r| r.reason.clone());
+        return Outcome::Accepted(refused.len() as u64, first);
     }
     let retry_after = r
         .headers()
@@ -331,13 +339,15 @@ pub async fn run_sender(
         };
         let n = items.len() as u64;
         match outcome {
-            Outcome::Accepted => {
-                stats
-                    .sent
-                    .fetch_add(n - bad.len() as u64, Ordering::Relaxed);
-                stats
-                    .dropped_rejected
-                    .fetch_add(bad.len() as u64, Ordering::Relaxed);
+            Outcome::Accepted(refused, first) => {
+                let dropped = (bad.len() as u64 + refused).min(n);
+                stats.sent.fetch_add(n - dropped, Ordering::Relaxed);
+                stats.dropped_rejected.fetch_add(dropped, Ordering::Relaxed);
+                if let Some(why) = first {
+                    tracing::warn!(
+                        "{what}: the hub refused {refused} of {n} snapshots, the rest stored: {why}"
+                    );
+                }
                 if !last_error.is_empty() {
                     tracing::info!("{what} to {} recovered", target.url);
                     last_error.clear();
