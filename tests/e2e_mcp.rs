@@ -64,11 +64,16 @@ async fn chat(proxy: &str, prompt: &str) {
 }
 
 async fn run_client(py: &Path, agent: &str, calls: &Value) -> Value {
+    run_client_with(py, agent, calls, &[]).await
+}
+
+async fn run_client_with(py: &Path, agent: &str, calls: &Value, extra: &[&str]) -> Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/mcp_client.py");
     let out = tokio::time::timeout(
         Duration::from_secs(120),
         tokio::process::Command::new(py)
             .args([script, BIN, agent, &calls.to_string()])
+            .args(extra)
             .env_remove("INFERMON_TOKEN")
             .env_remove("INFERMON_URL")
             .kill_on_drop(true)
@@ -358,4 +363,96 @@ async fn mcp_without_an_agent_answers_error_results() {
             "{t}"
         );
     }
+}
+
+/// With `--hub`, the hub's tools: `fleet`, `leaderboard` and `route` answer what the hub's own
+/// REST API says (a real hub with a real agent pushing to it; no engine is needed), and a model
+/// no node serves is an error result carrying the hub's reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_hub_tools_answer_what_the_hub_says() {
+    let Some(py) = mcp_python().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let join = "join-token-for-the-mcp-test-0123456789";
+    let listen = format!("127.0.0.1:{}", free_port());
+    let hub = format!("http://{listen}");
+    let _hub = start_hub(&dir.path().join("hub"), &listen, join).await;
+    let (_agent, agent) = start_agent(
+        &["--no-discovery", "--interval", "1s", "--max-interval", "1s"],
+        &dir.path().join("agent"),
+    )
+    .await;
+    // The agent above only serves the agent tools; this one pushes to the hub.
+    let (_node, _) = start_agent(
+        &[
+            "--no-discovery",
+            "--interval",
+            "1s",
+            "--max-interval",
+            "1s",
+            "--node-name",
+            "mcp-node",
+            "--hub",
+            &hub,
+            "--hub-token",
+            join,
+        ],
+        &dir.path().join("node"),
+    )
+    .await;
+    let start = Instant::now();
+    loop {
+        let n = get_json(&format!("{hub}/api/v1/fleet/nodes")).await;
+        if n["nodes"][0]["liveness"] == "up" {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no node came up: {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let calls = json!([
+        ["fleet", "fleet", {}],
+        ["leaderboard", "leaderboard", {}],
+        ["route", "route", {"model": "no-such-model"}],
+        ["route_empty", "route", {"model": ""}],
+    ]);
+    let r = run_client_with(&py, &agent, &calls, &["--hub", &hub]).await;
+    let tools: Vec<&str> = r["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    for t in ["fleet", "leaderboard", "route", "snapshot"] {
+        assert!(tools.contains(&t), "{tools:?}");
+    }
+    let rest = get_json(&format!("{hub}/api/v1/fleet/nodes")).await;
+    let fleet = answer(&r, "fleet");
+    let names = |v: &Value| -> Vec<(String, String)> {
+        v["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| (n["name"].to_string(), n["liveness"].to_string()))
+            .collect()
+    };
+    assert_eq!(names(fleet), names(&rest), "{fleet}");
+    assert_eq!(
+        fleet["nodes"][0]["cpu_count"],
+        rest["nodes"][0]["cpu_count"]
+    );
+    let board = answer(&r, "leaderboard");
+    let rest_board = get_json(&format!("{hub}/api/v1/fleet/leaderboard")).await;
+    assert_eq!(board["ranked"], rest_board["ranked"], "{board}");
+    assert_eq!(board["unranked"], rest_board["unranked"], "{board}");
+    let none = reqwest::get(format!("{hub}/api/v1/route?model=no-such-model"))
+        .await
+        .unwrap();
+    assert_eq!(none.status(), 503);
+    let why: Value = none.json().await.unwrap();
+    let t = error_text(&r, "route");
+    assert!(t.contains(why["reason"].as_str().unwrap()), "{t} vs {why}");
+    let t = error_text(&r, "route_empty");
+    assert!(t.contains("empty model"), "{t}");
 }

@@ -1,6 +1,6 @@
 """Drives `infermon mcp` with the official MCP Python SDK (PyPI `mcp`) over stdio.
 
-    python mcp_client.py INFERMON_BINARY AGENT_URL CALLS_JSON
+    python mcp_client.py INFERMON_BINARY AGENT_URL CALLS_JSON [EXTRA_MCP_ARGS...]
 
 CALLS_JSON is a list of [label, tool, arguments]. The script starts
 `INFERMON_BINARY mcp --url AGENT_URL` through the SDK's stdio client, initializes, lists the
@@ -26,8 +26,8 @@ def dump(model):
     return model.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-async def main(binary, agent_url, calls):
-    params = StdioServerParameters(command=binary, args=["mcp", "--url", agent_url])
+async def main(binary, agent_url, calls, extra=()):
+    params = StdioServerParameters(command=binary, args=["mcp", "--url", agent_url, *extra])
     out = {"calls": {}}
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write) as session:
@@ -60,4 +60,4 @@ async def main(binary, agent_url, calls):
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2], json.loads(sys.argv[3])))
+    asyncio.run(main(sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4:]))

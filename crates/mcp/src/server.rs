@@ -106,13 +106,30 @@ pub struct FitArgs {
     pub budget: Option<String>,
 }
 
-/// The MCP server over one agent's API. Tools of a hub (fleet view, routing hint) would be a
-/// second `#[tool_router]` block added to the router in [`InfermonMcp::new`] when a hub is
-/// configured; infermon has no hub yet, so there are none.
+/// The MCP server over one agent's API and, when one is given ([`InfermonMcp::with_hub`]), a
+/// hub's: its tools (fleet view, leaderboard, routing hint) are a second `#[tool_router]`
+/// block, added to the router only then.
 #[derive(Clone)]
 pub struct InfermonMcp {
     agent: Arc<AgentClient>,
+    hub: Option<Arc<AgentClient>>,
     tool_router: ToolRouter<Self>,
+}
+
+/// Arguments of `leaderboard`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeaderboardArgs {
+    /// Rank only the nodes serving this model (as the engines name it); default: every node.
+    pub model: Option<String>,
+}
+
+/// Arguments of `route`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RouteArgs {
+    /// The model the next request asks for (as the engines name it).
+    pub model: String,
 }
 
 fn ok(v: Value) -> CallToolResult {
@@ -159,8 +176,16 @@ impl InfermonMcp {
     pub fn new(agent: AgentClient) -> Self {
         Self {
             agent: Arc::new(agent),
+            hub: None,
             tool_router: Self::agent_tools(),
         }
+    }
+
+    /// The same server with a hub's tools (`fleet`, `leaderboard`, `route`) reading `hub`.
+    pub fn with_hub(mut self, hub: AgentClient) -> Self {
+        self.hub = Some(Arc::new(hub));
+        self.tool_router += Self::hub_tools();
+        self
     }
 
     /// Names of the tools served.
@@ -353,6 +378,71 @@ impl InfermonMcp {
     }
 }
 
+#[tool_router(router = hub_tools)]
+impl InfermonMcp {
+    async fn hub_get(&self, path: &str, q: &[(&str, String)]) -> CallToolResult {
+        match &self.hub {
+            Some(h) => answer(h.get_json(path, q).await),
+            None => fail("no hub configured: start infermon mcp with --hub URL"),
+        }
+    }
+
+    #[tool(
+        name = "fleet",
+        description = "Every node that pushes to the infermon hub: {\"nodes\": [...]}. Each: \
+            name, liveness (up, stale: late but heard within a minute, down), last_seen_unix_ms \
+            and age_s, sample_ts_unix_ms (the node's own clock), revoked, cpu_count, \
+            memory_total_bytes, gpus (names), engines[] (kind, instance, model, up, \
+            tokens_per_second), tokens_per_second (node total), power_watts, wes_penalized and \
+            wes_raw (tokens per joule, penalized for thermal throttling), wes_unavailable (why \
+            WES is missing), thermal, observations (the node's open ones).",
+        annotations(title = "Fleet nodes", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn fleet(&self) -> CallToolResult {
+        self.hub_get("/api/v1/fleet/nodes", &[]).await
+    }
+
+    #[tool(
+        name = "leaderboard",
+        description = "Nodes ranked by penalized WES (tokens per joule after the thermal \
+            penalty), best first, for one model or overall: {\"model\", \"ranked\": [...], \
+            \"unranked\": [...]}. Ranked entries carry wes_penalized, wes_raw, thermal cost, \
+            tokens_per_second and power_watts; a node without a WES is listed in unranked \
+            with the reason, never ranked as zero.",
+        annotations(
+            title = "WES leaderboard",
+            read_only_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn leaderboard(&self, Parameters(a): Parameters<LeaderboardArgs>) -> CallToolResult {
+        let q: Vec<(&str, String)> = a
+            .model
+            .filter(|m| !m.is_empty())
+            .map(|m| vec![("model", m)])
+            .unwrap_or_default();
+        self.hub_get("/api/v1/fleet/leaderboard", &q).await
+    }
+
+    #[tool(
+        name = "route",
+        description = "Where the hub would send the next request for a model, and why: \
+            {\"model\", \"node\" (the choice), \"reason\", \"candidates\": [...]} with every \
+            node's cost and its terms, cheapest first (model not loaded, down or stale, queue, \
+            KV use, latency against the SLO, penalized WES, open observations such as \
+            throttling or swapping), excluded nodes last with why. When no node can serve the \
+            model the result is an error carrying the hub's {\"model\", \"reason\", \
+            \"candidates\"}.",
+        annotations(title = "Routing hint", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn route(&self, Parameters(a): Parameters<RouteArgs>) -> CallToolResult {
+        if a.model.is_empty() {
+            return fail("empty model: expected the model the request asks for");
+        }
+        self.hub_get("/api/v1/route", &[("model", a.model)]).await
+    }
+}
+
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for InfermonMcp {
     fn get_info(&self) -> ServerConfig {
@@ -365,6 +455,29 @@ impl ServerHandler for InfermonMcp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hub_tools_are_served_only_with_a_hub() {
+        let agent = || AgentClient::new("http://127.0.0.1:7411", None).unwrap();
+        let alone = InfermonMcp::new(agent()).tool_names();
+        assert!(!alone.iter().any(|t| t == "fleet"), "{alone:?}");
+        let hub = AgentClient::new("http://127.0.0.1:7412", None).unwrap();
+        let mut both = InfermonMcp::new(agent()).with_hub(hub).tool_names();
+        both.sort();
+        assert_eq!(
+            both,
+            [
+                "fit",
+                "fleet",
+                "history",
+                "leaderboard",
+                "observations",
+                "requests",
+                "route",
+                "snapshot"
+            ]
+        );
+    }
 
     #[test]
     fn metric_names_are_read_from_type_lines() {
