@@ -444,3 +444,134 @@ async fn a_bad_sample_is_refused_alone_and_the_rest_of_its_batch_is_stored() {
         "{metrics}"
     );
 }
+
+/// A webhook receiver on loopback: every POST body, in order; answers 204.
+async fn webhook() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", l.local_addr().unwrap());
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = got.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
+            let keep = keep.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                loop {
+                    let Ok(k) = s.read(&mut chunk).await else {
+                        return;
+                    };
+                    if k == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..k]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    let Some(end) = text.find("\r\n\r\n") else {
+                        continue;
+                    };
+                    let len = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if buf.len() < end + 4 + len {
+                        continue;
+                    }
+                    let body = &buf[end + 4..end + 4 + len];
+                    keep.lock()
+                        .unwrap()
+                        .push(serde_json::from_slice(body).unwrap());
+                    let _ = s
+                        .write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n")
+                        .await;
+                    return;
+                }
+            });
+        }
+    });
+    (url, got)
+}
+
+/// `infermon hub --alert URL`: a node whose agent stops is alerted `node_down` (critical, once)
+/// after the hub's minute of silence, through the same JSON webhook an agent uses; when the
+/// agent comes back the alert resolves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hub_alerts_a_node_down_and_its_return() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hook, got) = webhook().await;
+    let listen = format!("127.0.0.1:{}", support::free_port());
+    let hub = format!("http://{listen}");
+    let _hub_proc =
+        support::start_hub_with(&dir.path().join("hub"), &listen, JOIN, &["--alert", &hook]).await;
+    let node = start_node(dir.path(), "edge-a", &hub).await;
+    let start = Instant::now();
+    while node_view(&hub, "edge-a").await["liveness"] != "up" {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "edge-a never came up"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    drop(node);
+    let events = |kind: &str, event: &str| -> Vec<Value> {
+        got.lock()
+            .unwrap()
+            .iter()
+            .filter(|b| b["event"] == event && b["observation"]["kind"] == kind)
+            .cloned()
+            .collect()
+    };
+    let stopped = Instant::now();
+    while events("node_down", "opened").is_empty() {
+        assert!(
+            stopped.elapsed() < Duration::from_secs(120),
+            "no node_down alert: {:?}",
+            got.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let took = stopped.elapsed().as_secs_f64();
+    assert!(
+        took >= 55.0,
+        "alerted after {took:.0} s: the hub waits a minute of silence"
+    );
+    let down = &events("node_down", "opened")[0]["observation"];
+    assert_eq!(down["subject"], "edge-a/node", "{down}");
+    assert_eq!(down["severity"], "critical", "{down}");
+    assert!(
+        down["action"].as_str().unwrap().contains("edge-a"),
+        "{down}"
+    );
+    // The hub's own view says the same.
+    let fleet = support::get_json(&format!("{hub}/api/v1/fleet/observations")).await;
+    assert!(
+        fleet["observations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["kind"] == "node_down" && o["node"] == "edge-a"),
+        "{fleet}"
+    );
+
+    let _back = start_node(dir.path(), "edge-a", &hub).await;
+    let again = Instant::now();
+    while events("node_down", "resolved").is_empty() {
+        assert!(
+            again.elapsed() < Duration::from_secs(60),
+            "no resolution: {:?}",
+            got.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(events("node_down", "opened").len(), 1, "alerted once");
+    let resolved = &events("node_down", "resolved")[0]["observation"];
+    assert_eq!(resolved["id"], down["id"]);
+    assert!(resolved["end_s"].is_number(), "{resolved}");
+}

@@ -69,6 +69,11 @@ pub struct HubArgs {
     /// about 80 MiB per node for two GPUs and five models; 30 days is about 420 MiB).
     #[arg(long, default_value = "7d")]
     pub retention: String,
+    /// Send the fleet's observations (node_down, fleet_outlier and every node's own) to this
+    /// webhook, as an agent's alerts: json (default), slack= or ntfy= before the URL
+    /// (repeatable).
+    #[arg(long = "alert", value_name = "[FORMAT=]URL")]
+    pub alerts: Vec<String>,
 }
 
 /// `infermon hub ...`
@@ -104,7 +109,7 @@ fn data_dir(given: Option<&PathBuf>) -> PathBuf {
     })
 }
 
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -197,6 +202,7 @@ pub fn run(a: HubArgs) -> anyhow::Result<ExitCode> {
     }
     let raw = infermon_config::parse_duration(&a.retention)
         .with_context(|| format!("--retention \"{}\"", a.retention))?;
+    let alert_targets = super::hub_alerts::targets(&a.alerts)?;
     let dir = data_dir(a.data_dir.as_ref());
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create data directory \"{}\"", dir.display()))?;
@@ -229,6 +235,11 @@ pub fn run(a: HubArgs) -> anyhow::Result<ExitCode> {
         }
         tracing::info!(listen = %listen, data = %dir.display(), "infermon hub started");
         let (stop_tx, mut stop_rx) = watch::channel(false);
+        let alert_tasks = if alert_targets.is_empty() {
+            Vec::new()
+        } else {
+            super::hub_alerts::start(hub.clone(), alert_targets, &stop_rx)?
+        };
         let pruner = {
             let (hub, mut stop) = (hub.clone(), stop_rx.clone());
             tokio::spawn(async move {
@@ -261,6 +272,9 @@ pub fn run(a: HubArgs) -> anyhow::Result<ExitCode> {
         let _ = stop_tx.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
         let _ = pruner.await;
+        for t in alert_tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)

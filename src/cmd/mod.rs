@@ -9,6 +9,7 @@ pub mod generate;
 pub mod gpu_truth;
 pub mod history;
 pub mod hub;
+mod hub_alerts;
 pub mod mcp;
 pub mod remote_write;
 pub mod replay;

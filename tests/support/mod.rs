@@ -338,6 +338,16 @@ pub fn now_ms() -> i64 {
 /// Starts `infermon hub` on `listen` with `join_token` and its data in `dir`; waits until
 /// its fleet API answers.
 pub async fn start_hub(dir: &std::path::Path, listen: &str, join_token: &str) -> Proc {
+    start_hub_with(dir, listen, join_token, &[]).await
+}
+
+/// [`start_hub`] with more flags.
+pub async fn start_hub_with(
+    dir: &std::path::Path,
+    listen: &str,
+    join_token: &str,
+    extra: &[&str],
+) -> Proc {
     let child = Command::new(env!("CARGO_BIN_EXE_infermon"))
         .args([
             "hub",
@@ -348,6 +358,7 @@ pub async fn start_hub(dir: &std::path::Path, listen: &str, join_token: &str) ->
             "--data-dir",
         ])
         .arg(dir)
+        .args(extra)
         .env("INFERMON_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

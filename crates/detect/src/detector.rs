@@ -24,6 +24,8 @@ pub fn timing(kind: Kind) -> (f64, f64) {
         Kind::ErrorRate => (20.0, 30.0),
         Kind::BandwidthBound => (30.0, 60.0),
         Kind::ModelChurn | Kind::ModelChange => (0.0, 0.0),
+        // Judged by the hub on its own clock (a minute of silence; a WES ratio), not here.
+        Kind::NodeDown | Kind::FleetOutlier => (0.0, 0.0),
         Kind::TtftRegression
         | Kind::TpotRegression
         | Kind::ThroughputDrop

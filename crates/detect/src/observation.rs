@@ -42,11 +42,15 @@ pub enum Kind {
     BandwidthBound,
     /// Processes other than the engines took the CPU.
     CpuContention,
+    /// A node stopped pushing to the hub (the hub's, never an agent's).
+    NodeDown,
+    /// A node's penalized WES well below its peers' for the same model (the hub's).
+    FleetOutlier,
 }
 
 impl Kind {
     /// Every kind, in a fixed order.
-    pub const ALL: [Kind; 17] = [
+    pub const ALL: [Kind; 19] = [
         Kind::ThermalThrottling,
         Kind::PowerCapping,
         Kind::KvSaturation,
@@ -64,6 +68,8 @@ impl Kind {
         Kind::ErrorRate,
         Kind::BandwidthBound,
         Kind::CpuContention,
+        Kind::NodeDown,
+        Kind::FleetOutlier,
     ];
 
     /// The stable name, e.g. `ttft_regression`.
@@ -86,6 +92,8 @@ impl Kind {
             Kind::ErrorRate => "error_rate",
             Kind::BandwidthBound => "bandwidth_bound",
             Kind::CpuContention => "cpu_contention",
+            Kind::NodeDown => "node_down",
+            Kind::FleetOutlier => "fleet_outlier",
         }
     }
 

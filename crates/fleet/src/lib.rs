@@ -11,6 +11,7 @@
 //! compares nodes, so a node that could not measure something is listed with the reason,
 //! never ranked or scored as zero.
 
+pub mod alerts;
 mod leaderboard;
 mod outlier;
 pub mod push;

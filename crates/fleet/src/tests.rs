@@ -267,3 +267,80 @@ fn fleet_outlier_needs_peers_and_half_the_median() {
     assert_eq!(o[0].fleet_median, 95.0);
     assert!((o[0].ratio - 30.0 / 95.0).abs() < 1e-12);
 }
+
+#[test]
+fn fleet_observations_open_update_and_resolve_with_stable_ids_per_node() {
+    use crate::alerts::{fleet_observations, FleetWatch};
+    use infermon_detect::Change;
+    let mut fleet = vec![
+        node("a", "m", Some(1.0)),
+        node("b", "m", Some(1.0)),
+        node("c", "m", Some(0.3)),
+        node("d", "m", None),
+    ];
+    fleet[1].observations = vec![observation(Kind::ThermalThrottling, Severity::Warning)];
+    fleet[3].last_seen_unix_ms = NOW - 61_000; // down
+    let mut watch = FleetWatch::new();
+    let now = fleet_observations(&fleet, NOW);
+    let kinds: Vec<(Kind, &str)> = now.iter().map(|o| (o.kind, o.subject.as_str())).collect();
+    assert_eq!(
+        kinds,
+        [
+            (Kind::ThermalThrottling, "b/node"),
+            (Kind::NodeDown, "d/node"),
+            (Kind::FleetOutlier, "c/model:m"),
+        ]
+    );
+    let down = &now[1];
+    assert_eq!(down.severity, Severity::Critical);
+    assert_eq!(down.start_s, (NOW - 61_000) as f64 / 1000.0);
+    assert_eq!(down.evidence.figures[0].now, Some(61.0));
+    assert!(
+        now[0].id.starts_with("b/thermal_throttling:node:"),
+        "{}",
+        now[0].id
+    );
+    let first = watch.step(now, NOW);
+    assert_eq!(first.len(), 3);
+    assert!(first.iter().all(|c| matches!(c, Change::Opened(_))));
+    let outlier_id = first[2].observation().id.clone();
+
+    // Ten seconds on: the same set changes nothing (the outlier keeps its id and start); the
+    // throttling one raised to critical is an update.
+    let seen = |fleet: &mut Vec<Node>, t: i64| {
+        for n in fleet.iter_mut().take(3) {
+            n.last_seen_unix_ms = t - 1_000;
+        }
+    };
+    seen(&mut fleet, NOW + 10_000);
+    fleet[1].observations[0].severity = Severity::Critical;
+    let later = fleet_observations(&fleet, NOW + 10_000);
+    let second = watch.step(later, NOW + 10_000);
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert!(matches!(&second[0], Change::Updated(o) if o.severity == Severity::Critical));
+
+    // d pushes again and b cools down: both resolve; c is still an outlier, unchanged.
+    seen(&mut fleet, NOW + 20_000);
+    fleet[3].last_seen_unix_ms = NOW + 19_000;
+    fleet[1].observations.clear();
+    let third = watch.step(fleet_observations(&fleet, NOW + 20_000), NOW + 20_000);
+    let resolved: Vec<&str> = third
+        .iter()
+        .map(|c| match c {
+            Change::Resolved(o) => {
+                assert_eq!(o.end_s, Some((NOW + 20_000) as f64 / 1000.0));
+                o.subject.as_str()
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(resolved, ["b/node", "d/node"]);
+    seen(&mut fleet, NOW + 30_000);
+    fleet[3].last_seen_unix_ms = NOW + 29_000;
+    let still = fleet_observations(&fleet, NOW + 30_000);
+    assert!(watch.step(still, NOW + 30_000).is_empty());
+    assert!(watch
+        .step(Vec::new(), NOW + 40_000)
+        .iter()
+        .any(|c| c.observation().id == outlier_id));
+}

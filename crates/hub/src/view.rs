@@ -3,6 +3,7 @@
 //! scores are `infermon-fleet`'s.
 
 use infermon_detect::Observation;
+use infermon_fleet::alerts::{fleet_observations, node_down_action, outlier_action};
 use infermon_fleet::{
     fleet_outliers, leaderboard, no_wes_reason, route, Leaderboard, Liveness, NoRoute, Node,
     RouteChoice, RouteSettings,
@@ -201,6 +202,12 @@ impl Hub {
         Ok(route(&self.fleet()?, model, now_ms, settings))
     }
 
+    /// The fleet's open observations as diagnosis observations, for alerts (see
+    /// `infermon_fleet::alerts`).
+    pub fn fleet_observations(&self, now_ms: i64) -> Result<Vec<Observation>, HubError> {
+        Ok(fleet_observations(&self.fleet()?, now_ms))
+    }
+
     /// Open observations of the fleet: nodes down, fleet outliers, then every node's own.
     pub fn observations(&self, now_ms: i64) -> Result<Vec<FleetObservation>, HubError> {
         let fleet = self.fleet()?;
@@ -219,11 +226,7 @@ impl Hub {
                     n.age_s(now_ms),
                     n.snapshot.ts_unix_ms
                 ),
-                action: format!(
-                    "check that the agent on {} runs and reaches the hub; it keeps its samples \
-                     and sends them when it does",
-                    n.name
-                ),
+                action: node_down_action(&n.name),
                 observation: None,
             });
         }
@@ -240,11 +243,7 @@ impl Hub {
                     o.ratio * 100.0,
                     o.fleet_median
                 ),
-                action: format!(
-                    "compare {}'s thermal state, power limit, quantization and engine flags \
-                     with its peers serving {}",
-                    o.node, o.model
-                ),
+                action: outlier_action(&o),
                 observation: None,
             });
         }
