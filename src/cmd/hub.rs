@@ -74,6 +74,14 @@ pub struct HubArgs {
     /// (repeatable).
     #[arg(long = "alert", value_name = "[FORMAT=]URL")]
     pub alerts: Vec<String>,
+    /// Also serve the OpenAI and Ollama APIs here and send each request to the node the
+    /// routing score picks (needs --node-url for the nodes to route to).
+    #[arg(long, value_name = "ADDR")]
+    pub route_listen: Option<String>,
+    /// Where the hub reaches a node's OpenAI/Ollama endpoint (its infermon proxy or its
+    /// engine), NAME=http://HOST:PORT (repeatable).
+    #[arg(long = "node-url", value_name = "NAME=URL")]
+    pub node_urls: Vec<String>,
 }
 
 /// `infermon hub ...`
@@ -203,6 +211,15 @@ pub fn run(a: HubArgs) -> anyhow::Result<ExitCode> {
     let raw = infermon_config::parse_duration(&a.retention)
         .with_context(|| format!("--retention \"{}\"", a.retention))?;
     let alert_targets = super::hub_alerts::targets(&a.alerts)?;
+    let node_urls = super::hub_route::node_urls(&a.node_urls)?;
+    let route_listen = a
+        .route_listen
+        .as_deref()
+        .map(|l| super::hub_route::listen(l, a.insecure))
+        .transpose()?;
+    if route_listen.is_some() && node_urls.is_empty() {
+        anyhow::bail!("--route-listen needs --node-url NAME=URL for the nodes to route to");
+    }
     let dir = data_dir(a.data_dir.as_ref());
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create data directory \"{}\"", dir.display()))?;
@@ -213,11 +230,22 @@ pub fn run(a: HubArgs) -> anyhow::Result<ExitCode> {
     };
     let hub =
         Arc::new(Hub::open(&dir, &join, retention).map_err(|e| anyhow::anyhow!("{}", e.message))?);
+    let route_settings = Arc::new(RouteSettings::default());
+    let router = route_listen.map(|addr| {
+        let mut cfg = infermon_proxy::router::RouterConfig::new(addr);
+        cfg.token = token.map(str::to_string);
+        let picker = super::hub_route::HubPicker {
+            hub: hub.clone(),
+            settings: route_settings.clone(),
+            urls: node_urls,
+        };
+        (cfg, Arc::new(picker))
+    });
     let state = HubState {
         hub: hub.clone(),
         token: token.map(Arc::from),
         allowed_hosts: hosts.into(),
-        route: Arc::new(RouteSettings::default()),
+        route: route_settings,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -253,6 +281,24 @@ pub fn run(a: HubArgs) -> anyhow::Result<ExitCode> {
                 }
             })
         };
+        let router = match router {
+            Some((cfg, picker)) => {
+                let addr = cfg.listen;
+                let bound = infermon_proxy::router::bind_router(&cfg).await?;
+                let mut stop = stop_rx.clone();
+                let task = tokio::spawn(infermon_proxy::router::serve_router(
+                    bound,
+                    cfg,
+                    picker,
+                    async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    },
+                ));
+                tracing::info!(listen = %addr, "routing proxy started");
+                Some(task)
+            }
+            None => None,
+        };
         let limits = ServeLimits {
             max_body_bytes: MAX_PUSH_BYTES,
             max_connections: a.max_connections.max(1),
@@ -272,6 +318,9 @@ pub fn run(a: HubArgs) -> anyhow::Result<ExitCode> {
         let _ = stop_tx.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
         let _ = pruner.await;
+        if let Some(r) = router {
+            let _ = tokio::time::timeout(Duration::from_secs(5), r).await;
+        }
         for t in alert_tasks {
             let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
         }

@@ -10,6 +10,7 @@ pub mod gpu_truth;
 pub mod history;
 pub mod hub;
 mod hub_alerts;
+mod hub_route;
 pub mod mcp;
 pub mod remote_write;
 pub mod replay;

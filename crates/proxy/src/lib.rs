@@ -31,6 +31,7 @@ mod config;
 mod forward;
 mod headers;
 mod limits;
+pub mod router;
 mod server;
 mod upstream;
 
