@@ -574,4 +574,19 @@ async fn the_hub_alerts_a_node_down_and_its_return() {
     let resolved = &events("node_down", "resolved")[0]["observation"];
     assert_eq!(resolved["id"], down["id"]);
     assert!(resolved["end_s"].is_number(), "{resolved}");
+    // The hub's /metrics counts what its target delivered (at least the two seen here).
+    let metrics = reqwest::get(format!("{hub}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let delivered: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("infermon_alerts_delivered_total{target=\"hub-1\"} "))
+        .unwrap_or_else(|| panic!("{metrics}"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(delivered >= 2.0, "{metrics}");
 }

@@ -241,11 +241,18 @@ pub fn run(a: HubArgs) -> anyhow::Result<ExitCode> {
         };
         (cfg, Arc::new(picker))
     });
+    let (alerts, alert_stats) = if alert_targets.is_empty() {
+        (None, None)
+    } else {
+        let (p, stats) = super::hub_alerts::prepare(hub.clone(), alert_targets)?;
+        (Some(p), Some(stats))
+    };
     let state = HubState {
         hub: hub.clone(),
         token: token.map(Arc::from),
         allowed_hosts: hosts.into(),
         route: route_settings,
+        alerts: alert_stats,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -263,11 +270,7 @@ pub fn run(a: HubArgs) -> anyhow::Result<ExitCode> {
         }
         tracing::info!(listen = %listen, data = %dir.display(), "infermon hub started");
         let (stop_tx, mut stop_rx) = watch::channel(false);
-        let alert_tasks = if alert_targets.is_empty() {
-            Vec::new()
-        } else {
-            super::hub_alerts::start(hub.clone(), alert_targets, &stop_rx)?
-        };
+        let alert_tasks = alerts.map(|p| p.spawn(&stop_rx)).unwrap_or_default();
         let pruner = {
             let (hub, mut stop) = (hub.clone(), stop_rx.clone());
             tokio::spawn(async move {

@@ -31,6 +31,8 @@ pub struct HubState {
     pub allowed_hosts: Arc<[String]>,
     /// The routing score's knobs.
     pub route: Arc<RouteSettings>,
+    /// Alert delivery counters for `/metrics`, when `--alert` targets are set.
+    pub alerts: Option<infermon_alert::AlertStatsHandle>,
 }
 
 impl From<HubError> for ApiError {
@@ -290,6 +292,9 @@ async fn metrics(State(st): State<HubState>) -> Result<Response, ApiError> {
             ));
         }
     }
+    if let Some(a) = &st.alerts {
+        out.push_str(&crate::alerts::render(&a.snapshot()));
+    }
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -316,6 +321,7 @@ mod tests {
             token: token.map(Into::into),
             allowed_hosts: Vec::new().into(),
             route: Arc::new(RouteSettings::default()),
+            alerts: None,
         })
     }
 
