@@ -382,23 +382,7 @@ async fn mcp_hub_tools_answer_what_the_hub_says() {
     )
     .await;
     // The agent above only serves the agent tools; this one pushes to the hub.
-    let (_node, _) = start_agent(
-        &[
-            "--no-discovery",
-            "--interval",
-            "1s",
-            "--max-interval",
-            "1s",
-            "--node-name",
-            "mcp-node",
-            "--hub",
-            &hub,
-            "--hub-token",
-            join,
-        ],
-        &dir.path().join("node"),
-    )
-    .await;
+    let (_node, _) = start_hub_node(dir.path(), "mcp-node", &hub, join, &[]).await;
     let start = Instant::now();
     loop {
         let n = get_json(&format!("{hub}/api/v1/fleet/nodes")).await;

@@ -44,22 +44,7 @@ async fn the_router_passes_over_an_unreachable_node() {
     let mut agents = Vec::new();
     for (name, server) in [("n1", &server1), ("n2", &server2)] {
         let engine = format!("llamacpp={server}");
-        let args = [
-            "--no-discovery",
-            "--engine",
-            &engine,
-            "--interval",
-            "1s",
-            "--max-interval",
-            "1s",
-            "--node-name",
-            name,
-            "--hub",
-            &hub,
-            "--hub-token",
-            JOIN,
-        ];
-        agents.push(start_agent(&args, &dir.path().join(name)).await);
+        agents.push(start_hub_node(dir.path(), name, &hub, JOIN, &["--engine", &engine]).await);
     }
     // Both nodes up with the model loaded.
     let start = Instant::now();
@@ -82,7 +67,11 @@ async fn the_router_passes_over_an_unreachable_node() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
-    let choice = get_json(&format!("{hub}/api/v1/route?model={}", urlencode(&model))).await;
+    let choice = get_json(&format!(
+        "{hub}/api/v1/route?model={}",
+        encode_query(&model)
+    ))
+    .await;
     assert_eq!(choice["node"], "n1", "equal nodes rank by name: {choice}");
 
     let client = reqwest::Client::new();
@@ -145,15 +134,4 @@ async fn the_router_passes_over_an_unreachable_node() {
         msg.contains(rest["reason"].as_str().unwrap()),
         "{msg} vs {rest}"
     );
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

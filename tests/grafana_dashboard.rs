@@ -122,22 +122,10 @@ fn variables(dash: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Percent-encodes a query-string component (RFC 3986 unreserved characters kept).
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 async fn prom_get(client: &reqwest::Client, url: &str, query: &[(&str, &str)]) -> Value {
     let qs: Vec<String> = query
         .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .map(|(k, v)| format!("{}={}", support::encode_query(k), support::encode_query(v)))
         .collect();
     let full = if qs.is_empty() {
         url.to_string()

@@ -25,23 +25,7 @@ async fn start_hub(dir: &Path, listen: &str) -> Proc {
 }
 
 async fn start_node(dir: &Path, node: &str, hub: &str) -> (Proc, String) {
-    support::start_agent(
-        &[
-            "--no-discovery",
-            "--interval",
-            "1s",
-            "--max-interval",
-            "1s",
-            "--node-name",
-            node,
-            "--hub",
-            hub,
-            "--hub-token",
-            JOIN,
-        ],
-        &dir.join(node),
-    )
-    .await
+    support::start_hub_node(dir, node, hub, JOIN, &[]).await
 }
 
 fn times(v: &Value, from: i64, to: i64) -> Vec<i64> {

@@ -375,3 +375,41 @@ pub async fn start_hub_with(
     .await;
     p
 }
+
+/// Starts an agent that pushes to the hub at `hub` as node `name` with `join_token` (1 s
+/// sampling, no discovery) and `extra` flags; its data in `dir/name`.
+pub async fn start_hub_node(
+    dir: &std::path::Path,
+    name: &str,
+    hub: &str,
+    join_token: &str,
+    extra: &[&str],
+) -> (Proc, String) {
+    let mut args = vec![
+        "--no-discovery",
+        "--interval",
+        "1s",
+        "--max-interval",
+        "1s",
+        "--node-name",
+        name,
+        "--hub",
+        hub,
+        "--hub-token",
+        join_token,
+    ];
+    args.extend_from_slice(extra);
+    start_agent(&args, &dir.join(name)).await
+}
+
+/// Percent-encodes a query-string component (RFC 3986 unreserved characters kept).
+pub fn encode_query(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
