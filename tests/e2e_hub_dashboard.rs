@@ -48,32 +48,15 @@ async fn hub_page_in_a_real_browser() {
     let hub = format!("http://{listen}");
     let _hub = start_hub(&dir.path().join("hub"), &listen, JOIN).await;
     let engine_arg = format!("llamacpp={server}");
-    let node = |name: &'static str, extra: Vec<String>| {
-        let mut a: Vec<String> = [
-            "--no-discovery",
-            "--interval",
-            "1s",
-            "--max-interval",
-            "1s",
-            "--node-name",
-            name,
-            "--hub",
-            &hub,
-            "--hub-token",
-            JOIN,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        a.extend(extra);
-        a
-    };
-    let busy_args = node("gpu-box", vec!["--engine".into(), engine_arg.clone()]);
-    let idle_args = node("edge-1", Vec::new());
-    let busy_refs: Vec<&str> = busy_args.iter().map(String::as_str).collect();
-    let idle_refs: Vec<&str> = idle_args.iter().map(String::as_str).collect();
-    let (_busy, busy_api) = start_agent(&busy_refs, &dir.path().join("gpu-box")).await;
-    let (_idle, _) = start_agent(&idle_refs, &dir.path().join("edge-1")).await;
+    let (_busy, busy_api) = start_hub_node(
+        dir.path(),
+        "gpu-box",
+        &hub,
+        JOIN,
+        &["--engine", &engine_arg],
+    )
+    .await;
+    let (_idle, _) = start_hub_node(dir.path(), "edge-1", &hub, JOIN, &[]).await;
 
     let client = reqwest::Client::new();
     let stop = Arc::new(AtomicBool::new(false));

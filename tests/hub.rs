@@ -71,6 +71,18 @@ async fn node_view(hub: &str, node: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// Waits until the hub lists `node` as up (30 s at most).
+async fn wait_up(hub: &str, node: &str) {
+    let start = Instant::now();
+    while node_view(hub, node).await["liveness"] != "up" {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{node} never came up at the hub"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
 /// Waits until the hub has exactly the agent's samples of `(from, to]`; panics with the
 /// difference after `limit`.
 async fn wait_same(hub: &str, api: &str, node: &str, from: i64, to: i64, limit: Duration) {
@@ -276,8 +288,8 @@ fn a_hub_off_loopback_needs_insecure_and_a_read_token() {
     assert!(why.contains("read token"), "{why}");
 }
 
-/// `infermon top` pointed at a hub: without `--node` it shows the fleet table; with `--node` it shows that node's sample as the hub holds it (the CPU count equals the
-/// node's own `/api/v1/snapshot`; the sparklines come from the hub's history of the node) and
+/// `infermon top` pointed at a hub: without `--node` it shows the fleet table; with `--node`
+/// it shows that node's sample as the hub holds it (the CPU count equals the node's own `/api/v1/snapshot`; the sparklines come from the hub's history of the node) and
 /// says that a hub keeps no requests; an unknown node is named.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn top_reads_a_node_through_the_hub() {
@@ -286,14 +298,7 @@ async fn top_reads_a_node_through_the_hub() {
     let hub = format!("http://{listen}");
     let _hub_proc = start_hub(&dir.path().join("hub"), &listen).await;
     let (_node, api) = start_node(dir.path(), "edge-1", &hub).await;
-    let start = Instant::now();
-    while node_view(&hub, "edge-1").await["liveness"] != "up" {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "edge-1 never came up"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    wait_up(&hub, "edge-1").await;
     tokio::time::sleep(Duration::from_secs(3)).await; // a few points for the sparklines
     let top = |extra: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_infermon"))
@@ -495,14 +500,7 @@ async fn the_hub_alerts_a_node_down_and_its_return() {
     let _hub_proc =
         support::start_hub_with(&dir.path().join("hub"), &listen, JOIN, &["--alert", &hook]).await;
     let node = start_node(dir.path(), "edge-a", &hub).await;
-    let start = Instant::now();
-    while node_view(&hub, "edge-a").await["liveness"] != "up" {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "edge-a never came up"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    wait_up(&hub, "edge-a").await;
     drop(node);
     let events = |kind: &str, event: &str| -> Vec<Value> {
         got.lock()

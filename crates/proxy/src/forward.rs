@@ -44,9 +44,16 @@ fn now_ms() -> i64 {
 
 /// A JSON error answer in the OpenAI shape (Ollama clients read `error` too).
 pub(crate) fn json_error(status: StatusCode, kind: &str, message: &str) -> Response<ProxyBody> {
-    let body = serde_json::json!({
-        "error": { "message": message, "type": kind, "code": status.as_u16() }
-    });
+    json_response(
+        status,
+        serde_json::json!({
+            "error": { "message": message, "type": kind, "code": status.as_u16() }
+        }),
+    )
+}
+
+/// A JSON answer.
+pub(crate) fn json_response(status: StatusCode, body: serde_json::Value) -> Response<ProxyBody> {
     let mut r = Response::new(
         Full::new(Bytes::from(body.to_string()))
             .map_err(|never| match never {})

@@ -22,7 +22,7 @@ use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::sync::Semaphore;
 
-use crate::forward::{json_error, ProxyBody};
+use crate::forward::{json_error, json_response, ProxyBody};
 use crate::headers::{set_host, strip_hop_by_hop, token_ok};
 use crate::ProxyError;
 
@@ -81,20 +81,6 @@ struct State {
     client: Client<HttpConnector, Full<Bytes>>,
 }
 
-fn full(status: StatusCode, body: serde_json::Value) -> Response<ProxyBody> {
-    let mut r = Response::new(
-        Full::new(Bytes::from(body.to_string()))
-            .map_err(|never| match never {})
-            .boxed(),
-    );
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
-}
-
 async fn handle(st: Arc<State>, req: Request<Incoming>) -> Response<ProxyBody> {
     if let Some(tok) = st.cfg.token.as_deref() {
         if !token_ok(req.headers(), tok) {
@@ -118,7 +104,7 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Response<ProxyBody> {
             serde_json::json!({"models": models.iter().map(|m| serde_json::json!(
                 {"name": m, "model": m})).collect::<Vec<_>>()})
         };
-        return full(StatusCode::OK, body);
+        return json_response(StatusCode::OK, body);
     }
     if req.method() != Method::POST || !ROUTED.contains(&path.as_str()) {
         return json_error(
