@@ -77,7 +77,7 @@ async fn agent_matches_llama_server_counters_and_timings() {
     let Some(engine) = engine("agent_matches_llama_server_counters_and_timings") else {
         return;
     };
-    let (_server, llama) = start_llama_server(&engine, &["--metrics", "-np", "1"]).await;
+    let (server, llama) = start_llama_server(&engine, &["--metrics", "-np", "1"]).await;
     let data = tempfile::tempdir().unwrap();
     let engine_flag = format!("llamacpp={llama}");
     let (_agent, agent) = start_agent(
@@ -176,6 +176,16 @@ async fn agent_matches_llama_server_counters_and_timings() {
     assert!(!points.is_empty());
     let last = points.last().unwrap()["value"].as_f64().unwrap();
     assert_eq!(last, server_total);
+
+    // With discovery off, the configured engine still gets its local process: its pid and
+    // resident memory (read from /proc, so the CPU contention pattern knows it is the engine).
+    let snap = get_json(&format!("{agent}/api/v1/snapshot")).await;
+    let e = &snap["engines"][0];
+    assert_eq!(e["pid"].as_u64(), Some(u64::from(server.child.id())), "{e}");
+    assert!(
+        e["memory_resident_bytes"].as_f64().is_some_and(|b| b > 0.0),
+        "{e}"
+    );
 
     // `infermon status` reads the same agent.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_infermon"))

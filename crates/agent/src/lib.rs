@@ -56,10 +56,14 @@ pub async fn run_with(
     let mut last_prune = Instant::now();
     loop {
         let started = Instant::now();
-        if settings.discovery
-            && last_discovery.is_none_or(|t| t.elapsed() >= settings.discovery_interval)
-        {
-            collector.refresh_discovery();
+        if last_discovery.is_none_or(|t| t.elapsed() >= settings.discovery_interval) {
+            if settings.discovery {
+                collector.refresh_discovery();
+            } else {
+                // Configured engines that run here still get their process (memory, and
+                // not counted as "other processes" by the CPU contention pattern).
+                collector.attach_local_processes();
+            }
             last_discovery = Some(Instant::now());
         }
         let mut raw = collector.sample(backoff.current()).await;
