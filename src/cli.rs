@@ -235,7 +235,7 @@ pub struct AgentArgs {
     /// This node's name, the `instance` label of what it pushes (default: the host name).
     #[arg(long, value_name = "NAME")]
     pub node_name: Option<String>,
-    /// Push every sampling round to an infermon hub, e.g. http://hub:9465 (also [hub] url,
+    /// Push every sampling round to an infermon hub, e.g. https://hub:9465 (also [hub] url,
     /// INFERMON_HUB_URL).
     #[arg(long, value_name = "URL")]
     pub hub: Option<String>,
@@ -243,6 +243,15 @@ pub struct AgentArgs {
     /// INFERMON_HUB_TOKEN, [hub] join_token or join_token_file).
     #[arg(long, value_name = "TOKEN")]
     pub hub_token: Option<String>,
+    /// Trust the certificate authorities in this PEM file for an https hub (a private CA;
+    /// also [hub] ca). The system's roots are trusted as well.
+    #[arg(long, value_name = "FILE")]
+    pub hub_ca: Option<String>,
+    /// Where the hub's routing proxy can reach this node's OpenAI/Ollama API (its infermon
+    /// proxy or engine), e.g. http://10.0.0.5:8081; sent with every sample (also [hub]
+    /// advertise_url). The hub's --node-url overrides it.
+    #[arg(long, value_name = "URL")]
+    pub advertise_url: Option<String>,
 }
 
 /// `infermon status`

@@ -128,7 +128,11 @@ async fn engine_down_is_observed_alerted_once_and_resolved_across_a_restart() {
     let (agent_proc, agent) = start_agent(&args, &data).await;
 
     // SSE: an `observation` event carries the opening.
-    let sse = reqwest::get(format!("{agent}/api/v1/stream"))
+    let sse = infermon_tls::client()
+        .build()
+        .unwrap()
+        .get(format!("{agent}/api/v1/stream"))
+        .send()
         .await
         .unwrap();
     let mut body = sse.bytes_stream();

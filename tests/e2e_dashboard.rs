@@ -43,7 +43,7 @@ async fn chat(client: &reqwest::Client, proxy: &str, prompt: &str) {
 
 /// Bytes of every asset the page loaded, gzipped as the agent sends them.
 async fn compressed_bytes(urls: &[String]) -> (usize, usize) {
-    let client = reqwest::Client::new();
+    let client = infermon_tls::client().build().unwrap();
     let mut seen = std::collections::BTreeSet::new();
     let (mut gz, mut raw) = (0, 0);
     for u in urls {
@@ -92,7 +92,7 @@ async fn dashboard_in_a_real_browser() {
     )
     .await;
     let proxy = format!("http://127.0.0.1:{pport}");
-    let client = reqwest::Client::new();
+    let client = infermon_tls::client().build().unwrap();
     for prompt in ["Name a colour.", "Name a fruit.", "Name a river."] {
         chat(&client, &proxy, prompt).await;
     }

@@ -54,7 +54,7 @@ fn traffic(
     timed: Arc<Mutex<Vec<Timed>>>,
 ) -> tokio::task::JoinHandle<usize> {
     tokio::spawn(async move {
-        let http = reqwest::Client::new();
+        let http = infermon_tls::client().build().unwrap();
         let body = json!({
             "messages": [{"role": "user", "content": "Name three colours of the rainbow."}],
             "max_tokens": 24, "stream": true, "temperature": 0.0

@@ -89,7 +89,9 @@ async fn warm_up(url: &str) {
         "messages": [{"role": "user", "content": "Describe a lighthouse in three sentences."}],
         "max_tokens": 32
     });
-    let r = reqwest::Client::new()
+    let r = infermon_tls::client()
+        .build()
+        .unwrap()
         .post(format!("{url}/v1/chat/completions"))
         .json(&body)
         .timeout(Duration::from_secs(120))

@@ -58,7 +58,7 @@ async fn hub_page_in_a_real_browser() {
     .await;
     let (_idle, _) = start_hub_node(dir.path(), "edge-1", &hub, JOIN, &[]).await;
 
-    let client = reqwest::Client::new();
+    let client = infermon_tls::client().build().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let traffic = {
         let (stop, client, server) = (stop.clone(), client.clone(), server.clone());

@@ -17,7 +17,9 @@ async fn chat(url: &str, prompt: &str, max_tokens: u32) -> Value {
         "seed": 7,
         "stream": false
     });
-    reqwest::Client::new()
+    infermon_tls::client()
+        .build()
+        .unwrap()
         .post(format!("{url}/v1/chat/completions"))
         .json(&body)
         .send()

@@ -50,7 +50,9 @@ async fn mcp_python() -> Option<std::path::PathBuf> {
 }
 
 async fn chat(proxy: &str, prompt: &str) {
-    let r = reqwest::Client::new()
+    let r = infermon_tls::client()
+        .build()
+        .unwrap()
         .post(format!("{proxy}/v1/chat/completions"))
         .json(&json!({
             "messages": [{"role": "user", "content": prompt}],
@@ -430,7 +432,11 @@ async fn mcp_hub_tools_answer_what_the_hub_says() {
     let rest_board = get_json(&format!("{hub}/api/v1/fleet/leaderboard")).await;
     assert_eq!(board["ranked"], rest_board["ranked"], "{board}");
     assert_eq!(board["unranked"], rest_board["unranked"], "{board}");
-    let none = reqwest::get(format!("{hub}/api/v1/route?model=no-such-model"))
+    let none = infermon_tls::client()
+        .build()
+        .unwrap()
+        .get(format!("{hub}/api/v1/route?model=no-such-model"))
+        .send()
         .await
         .unwrap();
     assert_eq!(none.status(), 503);

@@ -119,7 +119,7 @@ async fn proxy_figures_match_the_client_and_the_server() {
     let proxy_arg = format!("127.0.0.1:{pport}={server}");
     let (_agent, agent) = start_agent(&["--no-discovery", "--proxy", &proxy_arg], dir.path()).await;
     let proxy = format!("http://127.0.0.1:{pport}");
-    let http = reqwest::Client::new();
+    let http = infermon_tls::client().build().unwrap();
     let msg = |p: &str| json!([{"role": "user", "content": p}]);
     // Warm-up (not compared): opens the client's keep-alive connection to the proxy and the
     // proxy's to the server, as a real client's would be.

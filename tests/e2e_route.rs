@@ -1,6 +1,8 @@
 //! The hub's routing proxy end to end: two real llama-servers (SmolLM2-135M), each watched by
 //! its own agent pushing to a real hub as nodes `n1` and `n2`; the hub serves the OpenAI API on
-//! `--route-listen` and knows `n1` at a port where nothing listens. The routing score ranks
+//! `--route-listen` and knows `n1` at a port where nothing listens (its `--node-url`), and `n2`
+//! only by the URL `n2`'s agent advertises with every sample (`--advertise-url`, the
+//! llama-server's own address). The routing score ranks
 //! the two equal nodes by name, so `n1` comes first: a streamed chat request must come back
 //! complete from `n2`, saying that `n1` was passed over and why, and `GET /v1/models` lists
 //! the model the nodes serve. A model no node serves is a 503 with the hub's reason.
@@ -26,25 +28,21 @@ async fn the_router_passes_over_an_unreachable_node() {
     let hub = format!("http://{listen}");
     let route = format!("127.0.0.1:{}", free_port());
     let dead = format!("n1=http://127.0.0.1:{}", free_port());
-    let alive = format!("n2={server2}");
     let _hub = start_hub_with(
         &dir.path().join("hub"),
         &listen,
         JOIN,
-        &[
-            "--route-listen",
-            &route,
-            "--node-url",
-            &dead,
-            "--node-url",
-            &alive,
-        ],
+        &["--route-listen", &route, "--node-url", &dead],
     )
     .await;
     let mut agents = Vec::new();
     for (name, server) in [("n1", &server1), ("n2", &server2)] {
         let engine = format!("llamacpp={server}");
-        agents.push(start_hub_node(dir.path(), name, &hub, JOIN, &["--engine", &engine]).await);
+        let mut extra = vec!["--engine", &engine];
+        if name == "n2" {
+            extra.extend(["--advertise-url", server.as_str()]);
+        }
+        agents.push(start_hub_node(dir.path(), name, &hub, JOIN, &extra).await);
     }
     // Both nodes up with the model loaded.
     let start = Instant::now();
@@ -56,6 +54,9 @@ async fn the_router_passes_over_an_unreachable_node() {
             .filter(|n| n["liveness"] == "up" && n["engines"][0]["up"] == true)
             .collect();
         if ready.len() == 2 {
+            // The hub shows what each node advertised: n2 its server, n1 nothing.
+            assert_eq!(ready[0]["endpoint"], Value::Null, "{n}");
+            assert_eq!(ready[1]["endpoint"], server2.as_str(), "{n}");
             break ready[0]["engines"][0]["model"]
                 .as_str()
                 .unwrap()
@@ -74,7 +75,7 @@ async fn the_router_passes_over_an_unreachable_node() {
     .await;
     assert_eq!(choice["node"], "n1", "equal nodes rank by name: {choice}");
 
-    let client = reqwest::Client::new();
+    let client = infermon_tls::client().build().unwrap();
     let r = client
         .post(format!("http://{route}/v1/chat/completions"))
         .json(&json!({
@@ -100,7 +101,11 @@ async fn the_router_passes_over_an_unreachable_node() {
     let text = r.text().await.unwrap();
     assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
     // n2's own counter saw the tokens: the answer was generated there.
-    let metrics = reqwest::get(format!("{server2}/metrics"))
+    let metrics = infermon_tls::client()
+        .build()
+        .unwrap()
+        .get(format!("{server2}/metrics"))
+        .send()
         .await
         .unwrap()
         .text()
@@ -123,7 +128,11 @@ async fn the_router_passes_over_an_unreachable_node() {
         .unwrap();
     assert_eq!(none.status(), 503);
     let why: Value = none.json().await.unwrap();
-    let rest = reqwest::get(format!("{hub}/api/v1/route?model=no-such-model"))
+    let rest = infermon_tls::client()
+        .build()
+        .unwrap()
+        .get(format!("{hub}/api/v1/route?model=no-such-model"))
+        .send()
         .await
         .unwrap()
         .json::<Value>()

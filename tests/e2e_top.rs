@@ -167,7 +167,7 @@ async fn agent_on(port: u16, pport: u16, server: &str, dir: &Path) -> Proc {
 /// loaded box.
 fn traffic(proxy: String, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let http = reqwest::Client::new();
+        let http = infermon_tls::client().build().unwrap();
         while !stop.load(Ordering::Relaxed) {
             let body = json!({
                 "messages": [{"role": "user", "content": "Tell me about rivers."}],

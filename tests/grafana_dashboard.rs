@@ -188,7 +188,7 @@ async fn every_grafana_panel_query_returns_data_from_a_real_prometheus() {
     let traffic = {
         let (stop, proxy) = (stop.clone(), proxy.clone());
         tokio::spawn(async move {
-            let client = reqwest::Client::new();
+            let client = infermon_tls::client().build().unwrap();
             let mut sent = 0;
             while !stop.load(Ordering::Relaxed) {
                 let body = serde_json::json!({
@@ -269,7 +269,7 @@ async fn every_grafana_panel_query_returns_data_from_a_real_prometheus() {
     let base = format!("http://{prom_addr}");
     support::wait_http_ok(&format!("{base}/-/ready"), Duration::from_secs(60)).await;
 
-    let client = reqwest::Client::new();
+    let client = infermon_tls::client().build().unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     let empty = loop {
         let mut empty = Vec::new();

@@ -100,7 +100,7 @@ async fn mock(tokens: usize, itl: Duration) -> MockServer {
 
 /// A client that keeps no idle connection (so it never holds a place under a cap).
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+    infermon_tls::client()
         .pool_max_idle_per_host(0)
         .timeout(Duration::from_secs(10))
         .build()

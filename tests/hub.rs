@@ -113,7 +113,9 @@ async fn wait_same(hub: &str, api: &str, node: &str, from: i64, to: i64, limit: 
 }
 
 async fn post(url: &str, bearer: &str, body: Value) -> (u16, String) {
-    let r = reqwest::Client::new()
+    let r = infermon_tls::client()
+        .build()
+        .unwrap()
         .post(url)
         .bearer_auth(bearer)
         .json(&body)
@@ -393,6 +395,7 @@ async fn a_bad_sample_is_refused_alone_and_the_rest_of_its_batch_is_stored() {
             raw,
             snapshot,
             observations: Vec::new(),
+            endpoint: None,
         };
         enqueue_push(&store, &target, &s, &stats, now).unwrap();
     }
@@ -418,7 +421,11 @@ async fn a_bad_sample_is_refused_alone_and_the_rest_of_its_batch_is_stored() {
 
     let view = node_view(&hub, "skewed").await;
     assert_eq!(view["sample_ts_unix_ms"], now - 2_000, "{view}");
-    let metrics = reqwest::get(format!("{hub}/metrics"))
+    let metrics = infermon_tls::client()
+        .build()
+        .unwrap()
+        .get(format!("{hub}/metrics"))
+        .send()
         .await
         .unwrap()
         .text()
@@ -557,7 +564,11 @@ async fn the_hub_alerts_a_node_down_and_its_return() {
     assert_eq!(resolved["id"], down["id"]);
     assert!(resolved["end_s"].is_number(), "{resolved}");
     // The hub's /metrics counts what its target delivered (at least the two seen here).
-    let metrics = reqwest::get(format!("{hub}/metrics"))
+    let metrics = infermon_tls::client()
+        .build()
+        .unwrap()
+        .get(format!("{hub}/metrics"))
+        .send()
         .await
         .unwrap()
         .text()

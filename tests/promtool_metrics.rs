@@ -77,7 +77,7 @@ async fn promtool_finds_nothing_to_lint_on_the_agents_metrics() {
     )
     .await;
 
-    let client = reqwest::Client::new();
+    let client = infermon_tls::client().build().unwrap();
     for _ in 0..3 {
         let body = serde_json::json!({
             "model": "mock", "stream": true,

@@ -78,7 +78,16 @@ async fn prometheus_count(base: &str, from: i64, to: i64) -> Option<f64> {
         "{base}/api/v1/query?query={enc}&time={}",
         to as f64 / 1000.0
     );
-    let v: Value = reqwest::get(&url).await.ok()?.json().await.ok()?;
+    let v: Value = infermon_tls::client()
+        .build()
+        .unwrap()
+        .get(&url)
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
     v["data"]["result"][0]["value"][1]
         .as_str()
         .and_then(|s| s.parse().ok())
@@ -129,7 +138,7 @@ async fn every_sample_reaches_prometheus_across_a_receiver_outage() {
         Duration::from_secs(30),
     )
     .await;
-    let client = reqwest::Client::new();
+    let client = infermon_tls::client().build().unwrap();
     for _ in 0..3 {
         let body = serde_json::json!({"model": "mock", "stream": true,
             "messages": [{"role": "user", "content": "hi"}]});
@@ -187,15 +196,19 @@ async fn every_sample_reaches_prometheus_across_a_receiver_outage() {
             _ => format!("%{b:02X}"),
         })
         .collect();
-    let v: Value = reqwest::get(format!(
-        "{base}/api/v1/query?query={enc}&time={}",
-        to as f64 / 1000.0
-    ))
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let v: Value = infermon_tls::client()
+        .build()
+        .unwrap()
+        .get(format!(
+            "{base}/api/v1/query?query={enc}&time={}",
+            to as f64 / 1000.0
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let pushed = v["data"]["result"][0]["value"][1]
         .as_str()
         .and_then(|s| s.parse::<f64>().ok());

@@ -114,7 +114,9 @@ async fn history_times(agent: &str, from: i64) -> Vec<i64> {
         "{agent}/api/v1/history?metric=infermon_agent_sample_interval_seconds&from={from}\
          &to=now&resolution=raw"
     );
-    let r = reqwest::Client::new()
+    let r = infermon_tls::client()
+        .build()
+        .unwrap()
         .get(url)
         .timeout(Duration::from_secs(5))
         .send()
@@ -201,7 +203,11 @@ async fn a_full_disk_is_shown_and_no_sample_is_lost() {
 
     // Sampling and the API go on while the disk is full: the snapshot keeps advancing.
     let mut seen_while_full = vec![full["ts_unix_ms"].as_i64().unwrap()];
-    let sse = reqwest::get(format!("{agent}/api/v1/stream"))
+    let sse = infermon_tls::client()
+        .build()
+        .unwrap()
+        .get(format!("{agent}/api/v1/stream"))
+        .send()
         .await
         .unwrap();
     let mut events = sse.bytes_stream();

@@ -32,6 +32,8 @@ fn overrides(a: &AgentArgs) -> Overrides {
         node_name: a.node_name.clone(),
         hub: a.hub.clone(),
         hub_token: a.hub_token.clone(),
+        hub_ca: a.hub_ca.clone(),
+        advertise_url: a.advertise_url.clone(),
     }
 }
 
@@ -78,6 +80,8 @@ pub fn run_proxy(p: ProxyArgs) -> anyhow::Result<ExitCode> {
         node_name: None,
         hub: None,
         hub_token: None,
+        hub_ca: None,
+        advertise_url: None,
     })
 }
 

@@ -146,7 +146,7 @@ fn against(url: &str, args: &FitArgs, budget: Option<u64>) -> anyhow::Result<Exi
         .enable_all()
         .build()?;
     let props: serde_json::Value = rt.block_on(async {
-        let r = reqwest::Client::builder()
+        let r = infermon_tls::client()
             .timeout(Duration::from_secs(5))
             .build()?
             .get(format!("{url}/props"))

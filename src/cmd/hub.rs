@@ -32,9 +32,10 @@ const JOIN_TOKEN_FILE: &str = "join_token";
                   The join token is asked once; each node then keeps a token of its own, which\n\
                   `infermon hub revoke NAME` withdraws. Without --join-token the hub makes one\n\
                   in DATA_DIR/join_token (mode 0600) on first start.\n\
-                  This build has no TLS: off loopback it refuses to start unless --insecure is\n\
-                  given; prefer a loopback hub behind a TLS proxy (nginx).\n\
-                  Example: infermon hub --listen 0.0.0.0:9465 --insecure --token \"$READ_TOKEN\""
+                  Off loopback the hub serves TLS (--tls-cert, --tls-key; agents trust a private\n\
+                  CA with --hub-ca) and refuses plain HTTP unless --insecure is given.\n\
+                  Example: infermon hub --listen 0.0.0.0:9465 --tls-cert hub.pem --tls-key \
+                  hub.key --token \"$READ_TOKEN\""
 )]
 pub struct HubArgs {
     #[command(subcommand)]
@@ -58,9 +59,16 @@ pub struct HubArgs {
     /// $XDG_DATA_HOME/infermon-hub).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Listen off loopback over plain HTTP (this build has no TLS: tokens and samples cross
-    /// the network unencrypted; prefer a TLS proxy such as nginx in front of a loopback hub).
-    #[arg(long)]
+    /// Serve HTTPS with this certificate chain (PEM, leaf first; with --tls-key). Read once
+    /// at start: restart the hub after renewing it.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Listen off loopback over plain HTTP without --tls-cert (tokens and samples cross the
+    /// network unencrypted: only on a network you trust).
+    #[arg(long, conflicts_with = "tls_cert")]
     pub insecure: bool,
     /// Connections served at once: one per pushing node, plus readers (503 beyond).
     #[arg(long, default_value_t = 4096)]
@@ -75,11 +83,12 @@ pub struct HubArgs {
     #[arg(long = "alert", value_name = "[FORMAT=]URL")]
     pub alerts: Vec<String>,
     /// Also serve the OpenAI and Ollama APIs here and send each request to the node the
-    /// routing score picks (needs --node-url for the nodes to route to).
+    /// routing score picks, at the URL the node advertises (agent --advertise-url) or
+    /// --node-url gives.
     #[arg(long, value_name = "ADDR")]
     pub route_listen: Option<String>,
     /// Where the hub reaches a node's OpenAI/Ollama endpoint (its infermon proxy or its
-    /// engine), NAME=http://HOST:PORT (repeatable).
+    /// engine), NAME=http://HOST:PORT (repeatable); overrides what the node advertises.
     #[arg(long = "node-url", value_name = "NAME=URL")]
     pub node_urls: Vec<String>,
 }
@@ -188,11 +197,17 @@ pub fn run(a: HubArgs) -> anyhow::Result<ExitCode> {
         )
     })?;
     let token = a.token.as_deref().map(str::trim).filter(|t| !t.is_empty());
-    if !listen.ip().is_loopback() && !a.insecure {
+    let tls = match (&a.tls_cert, &a.tls_key) {
+        (Some(c), Some(k)) => Some(
+            infermon_tls::acceptor(c, k)
+                .map_err(|e| anyhow::anyhow!("--tls-cert/--tls-key: {e}"))?,
+        ),
+        _ => None,
+    };
+    if !listen.ip().is_loopback() && tls.is_none() && !a.insecure {
         anyhow::bail!(
-            "--listen {listen} is reachable from the network, and this build has no TLS: \
-             listen on 127.0.0.1 behind a TLS proxy (nginx), or give --insecure to send node \
-             tokens and samples unencrypted"
+            "--listen {listen} is reachable from the network: give --tls-cert and --tls-key \
+             to serve HTTPS, or --insecure to send node tokens and samples unencrypted"
         );
     }
     if !listen.ip().is_loopback() && token.is_none() {
@@ -215,11 +230,8 @@ pub fn run(a: HubArgs) -> anyhow::Result<ExitCode> {
     let route_listen = a
         .route_listen
         .as_deref()
-        .map(|l| super::hub_route::listen(l, a.insecure))
+        .map(|l| super::hub_route::listen(l, a.tls_cert.is_some(), a.insecure))
         .transpose()?;
-    if route_listen.is_some() && node_urls.is_empty() {
-        anyhow::bail!("--route-listen needs --node-url NAME=URL for the nodes to route to");
-    }
     let dir = data_dir(a.data_dir.as_ref());
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create data directory \"{}\"", dir.display()))?;
@@ -234,6 +246,7 @@ pub fn run(a: HubArgs) -> anyhow::Result<ExitCode> {
     let router = route_listen.map(|addr| {
         let mut cfg = infermon_proxy::router::RouterConfig::new(addr);
         cfg.token = token.map(str::to_string);
+        cfg.tls = tls.clone();
         let picker = super::hub_route::HubPicker {
             hub: hub.clone(),
             settings: route_settings.clone(),
@@ -262,13 +275,14 @@ pub fn run(a: HubArgs) -> anyhow::Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
-        if !listen.ip().is_loopback() {
+        if !listen.ip().is_loopback() && tls.is_none() {
             tracing::warn!(
                 "listening on {listen} over plain HTTP: tokens and samples cross the network \
-                 unencrypted; put a TLS proxy in front"
+                 unencrypted (--tls-cert/--tls-key serve HTTPS)"
             );
         }
-        tracing::info!(listen = %listen, data = %dir.display(), "infermon hub started");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!(listen = %listen, scheme, data = %dir.display(), "infermon hub started");
         let (stop_tx, mut stop_rx) = watch::channel(false);
         let alert_tasks = alerts.map(|p| p.spawn(&stop_rx)).unwrap_or_default();
         let pruner = {
@@ -308,10 +322,11 @@ pub fn run(a: HubArgs) -> anyhow::Result<ExitCode> {
             header_read_timeout: Duration::from_secs(10),
             ..ServeLimits::default()
         };
-        let server = tokio::spawn(infermon_api::serve(
+        let server = tokio::spawn(infermon_api::serve_with(
             listener,
             hub_app(state),
             limits,
+            tls,
             async move {
                 let _ = stop_rx.wait_for(|s| *s).await;
             },

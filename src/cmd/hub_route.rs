@@ -1,6 +1,8 @@
-//! `infermon hub --route-listen ADDR --node-url NAME=URL…`: the routing proxy
+//! `infermon hub --route-listen ADDR [--node-url NAME=URL…]`: the routing proxy
 //! (`infermon_proxy::router`) fed by the hub's own routing score: each request goes to the
-//! cheapest node serving its model that has a URL the hub can reach it at, then the next.
+//! cheapest node serving its model that has a URL the hub can reach it at, then the next. A
+//! node's URL is the hub's `--node-url` for it, else the one it advertises with every sample
+//! (`agent --advertise-url`).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -16,7 +18,8 @@ pub struct HubPicker {
     pub hub: Arc<Hub>,
     /// Its routing settings.
     pub settings: Arc<RouteSettings>,
-    /// Node name → base URL of its OpenAI/Ollama endpoint (its infermon proxy or engine).
+    /// Node name → base URL of its OpenAI/Ollama endpoint (its infermon proxy or engine),
+    /// from `--node-url`: these override what nodes advertise.
     pub urls: BTreeMap<String, String>,
 }
 
@@ -33,13 +36,18 @@ impl Picker for HubPicker {
                     .filter(|c| c.cost.is_some())
                     .map(|c| c.node.as_str())
                     .collect();
+                let advertised = self.hub.endpoints().map_err(|e| e.message)?;
                 let order: Vec<(String, String)> = able
                     .iter()
-                    .filter_map(|n| self.urls.get(*n).map(|u| (n.to_string(), u.clone())))
+                    .filter_map(|n| {
+                        let url = self.urls.get(*n).or_else(|| advertised.get(*n))?;
+                        Some((n.to_string(), url.clone()))
+                    })
                     .collect();
                 if order.is_empty() {
                     return Err(format!(
-                        "the nodes that serve it ({}) have no --node-url",
+                        "the nodes that serve it ({}) have no URL: give the hub --node-url \
+                         NAME=URL, or the node --advertise-url",
                         able.join(", ")
                     ));
                 }
@@ -54,7 +62,10 @@ impl Picker for HubPicker {
         };
         let mut models: Vec<String> = nodes
             .iter()
-            .filter(|n| n.liveness == Liveness::Up && self.urls.contains_key(&n.name))
+            .filter(|n| {
+                n.liveness == Liveness::Up
+                    && (self.urls.contains_key(&n.name) || n.endpoint.is_some())
+            })
             .flat_map(|n| n.engines.iter().filter(|e| e.up))
             .map(|e| e.model.clone())
             .filter(|m| !m.is_empty())
@@ -97,15 +108,16 @@ pub fn node_urls(values: &[String]) -> anyhow::Result<BTreeMap<String, String>> 
     Ok(out)
 }
 
-/// The router's listen address, refused off loopback without `--insecure` (plain HTTP).
-pub fn listen(value: &str, insecure: bool) -> anyhow::Result<SocketAddr> {
+/// The router's listen address, refused off loopback unless it serves TLS or `--insecure`
+/// is given.
+pub fn listen(value: &str, secure: bool, insecure: bool) -> anyhow::Result<SocketAddr> {
     let addr: SocketAddr = value.parse().map_err(|_| {
         anyhow::anyhow!("--route-listen \"{value}\" is not an address: expected IP:PORT")
     })?;
-    if !addr.ip().is_loopback() && !insecure {
+    if !addr.ip().is_loopback() && !secure && !insecure {
         anyhow::bail!(
-            "--route-listen {addr} is reachable from the network, and this build has no TLS: \
-             listen on 127.0.0.1 behind a TLS proxy, or give --insecure"
+            "--route-listen {addr} is reachable from the network: give --tls-cert and \
+             --tls-key to serve HTTPS, or --insecure to send prompts unencrypted"
         );
     }
     Ok(addr)
@@ -131,7 +143,8 @@ mod tests {
         }
         let twice = node_urls(&["a=http://h:1".into(), "a=http://h:2".into()]).unwrap_err();
         assert!(twice.to_string().contains("named twice"), "{twice}");
-        assert!(listen("0.0.0.0:9466", false).is_err());
-        assert!(listen("0.0.0.0:9466", true).is_ok());
+        assert!(listen("0.0.0.0:9466", false, false).is_err());
+        assert!(listen("0.0.0.0:9466", true, false).is_ok());
+        assert!(listen("0.0.0.0:9466", false, true).is_ok());
     }
 }

@@ -26,15 +26,19 @@ pub struct McpArgs {
     /// The hub's read token (needed when the hub has one).
     #[arg(long, env = "INFERMON_HUB_READ_TOKEN", hide_env_values = true)]
     pub hub_token: Option<String>,
+    /// Trust the certificate authorities in this PEM file for an https agent or hub (a
+    /// private CA), besides the system's.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: McpArgs) -> anyhow::Result<ExitCode> {
-    let agent =
-        infermon_mcp::AgentClient::new(&args.url, args.token).map_err(anyhow::Error::msg)?;
+    let agent = infermon_mcp::AgentClient::new(&args.url, args.token, args.ca.as_deref())
+        .map_err(anyhow::Error::msg)?;
     let hub = args
         .hub
         .as_deref()
-        .map(|u| infermon_mcp::AgentClient::new(u, args.hub_token.clone()))
+        .map(|u| infermon_mcp::AgentClient::new(u, args.hub_token.clone(), args.ca.as_deref()))
         .transpose()
         .map_err(|e| anyhow::anyhow!("--hub: {e}"))?;
     let rt = tokio::runtime::Builder::new_current_thread()

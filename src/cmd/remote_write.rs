@@ -7,7 +7,8 @@ use std::sync::Arc;
 use infermon_agent::Shared;
 use infermon_config::{RemoteAuth, Settings};
 use infermon_remote::{
-    run_enqueuer, run_hub_enqueuer, run_sender, Auth, OpenObservations, Registered, Stats, Target,
+    run_enqueuer, run_hub_enqueuer, run_sender, Auth, OpenObservations, Protocol, Registered,
+    Stats, Target,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -46,9 +47,14 @@ pub fn start(
         let store = shared
             .store()
             .ok_or_else(|| anyhow::anyhow!("hub push needs the store: it queues in its outbox"))?;
+        needs_tls("--hub", &hub.url)?;
         let mut t = Target::hub(&hub.url, &settings.node_name, &hub.join_token);
         t.max_pending = hub.max_pending;
         t.max_samples_per_second = hub.max_samples_per_second;
+        t.ca = checked_ca(hub.ca.as_ref())?;
+        if let Protocol::Hub { endpoint, .. } = &mut t.protocol {
+            endpoint.clone_from(&hub.advertise_url);
+        }
         let st = spawn_sender(&t, &store, stop, &mut tasks, &mut stats);
         let open: OpenObservations = {
             let shared = shared.clone();
@@ -72,6 +78,7 @@ pub fn start(
         .ok_or_else(|| anyhow::anyhow!("remote write needs the store: it queues in its outbox"))?;
     let mut targets = Vec::new();
     for spec in &settings.remote_write {
+        needs_tls("remote write", &spec.url)?;
         let mut t = Target::new(&spec.url, &settings.node_name);
         t.auth = match &spec.auth {
             RemoteAuth::None => Auth::None,
@@ -84,6 +91,7 @@ pub fn start(
         t.labels.extend(spec.labels.iter().cloned());
         t.max_pending = spec.max_pending;
         t.max_samples_per_second = spec.max_samples_per_second;
+        t.ca = checked_ca(spec.ca.as_ref())?;
         let st = spawn_sender(&t, &store, stop, &mut tasks, &mut stats);
         let hours = spec.max_pending as f64 * settings.interval.as_secs_f64() / 3600.0;
         tracing::info!(
@@ -107,4 +115,24 @@ pub fn start(
         stop.clone(),
     )));
     Ok((stats, tasks))
+}
+
+/// A CA file read whole before anything is sent, so a bad one stops the start with its name
+/// rather than failing every push.
+fn checked_ca(ca: Option<&std::path::PathBuf>) -> anyhow::Result<Option<std::path::PathBuf>> {
+    if let Some(p) = ca {
+        infermon_tls::check_ca(p).map_err(|e| anyhow::anyhow!("CA file {e}"))?;
+    }
+    Ok(ca.cloned())
+}
+
+/// Refuses an https URL at start in a build without TLS.
+fn needs_tls(what: &str, url: &str) -> anyhow::Result<()> {
+    if url.starts_with("https://") && !infermon_tls::ENABLED {
+        anyhow::bail!(
+            "{what} \"{url}\": this infermon was built without TLS (cargo's `tls` feature); \
+             use an http:// URL or a build with the default features"
+        );
+    }
+    Ok(())
 }

@@ -61,7 +61,7 @@ fn observations_table(obs: &[Observation]) -> String {
 
 async fn fetch(args: &StatusArgs, path: &str) -> anyhow::Result<String> {
     let url = format!("{}{path}", args.url.trim_end_matches('/'));
-    let client = reqwest::Client::builder()
+    let client = infermon_tls::client()
         .timeout(Duration::from_secs(5))
         .build()?;
     let mut req = client.get(&url);

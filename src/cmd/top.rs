@@ -25,6 +25,10 @@ pub struct TopArgs {
     /// Bearer token of the agent.
     #[arg(long, env = "INFERMON_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Trust the certificate authorities in this PEM file for an https URL (a private CA),
+    /// besides the system's.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<std::path::PathBuf>,
     /// With a hub's --url: the node to show (its latest sample, observations and history as
     /// the hub holds them; a hub keeps no requests).
     #[arg(long)]
@@ -58,6 +62,7 @@ pub fn run(args: TopArgs) -> anyhow::Result<ExitCode> {
     let opts = infermon_top::Options {
         url: args.url,
         token: args.token,
+        ca: args.ca,
         node: args.node,
         interval: interval(&args.interval)?,
         // https://no-color.org: set and not empty turns colours off.

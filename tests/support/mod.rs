@@ -176,7 +176,7 @@ pub async fn start_agent(args: &[&str], data_dir: &std::path::Path) -> (Proc, St
 }
 
 pub async fn wait_http_ok(url: &str, limit: Duration) {
-    let client = reqwest::Client::new();
+    let client = infermon_tls::client().build().unwrap();
     let start = Instant::now();
     loop {
         if let Ok(r) = client.get(url).timeout(Duration::from_secs(2)).send().await {
@@ -193,7 +193,11 @@ pub async fn wait_http_ok(url: &str, limit: Duration) {
 }
 
 pub async fn get_json(url: &str) -> serde_json::Value {
-    reqwest::get(url)
+    infermon_tls::client()
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
         .await
         .expect("GET")
         .json()
@@ -202,7 +206,11 @@ pub async fn get_json(url: &str) -> serde_json::Value {
 }
 
 pub async fn get_text(url: &str) -> String {
-    reqwest::get(url)
+    infermon_tls::client()
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
         .await
         .expect("GET")
         .text()

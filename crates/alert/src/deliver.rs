@@ -297,7 +297,7 @@ async fn with_store<T: Send + 'static>(
 }
 
 fn client(t: &AlertTarget) -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
+    infermon_tls::client()
         .timeout(t.timeout)
         .connect_timeout(t.timeout.min(Duration::from_secs(10)))
         // A signed alert is never forwarded to wherever a redirect points.

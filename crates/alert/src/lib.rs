@@ -114,8 +114,8 @@
 //!
 //! # TLS
 //!
-//! `https` receivers need the crate's `tls` feature (reqwest's rustls); without it
-//! [`AlertTarget::validate`] refuses `https` URLs with an error saying so.
+//! `https` receivers (Slack, ntfy.sh) are reached with `infermon-tls`'s client: rustls with
+//! the system's roots.
 #![deny(missing_docs)]
 
 mod alerter;
@@ -133,5 +133,5 @@ pub use sign::{signature, DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 pub use stats::{AlertStats, AlertStatsHandle, TargetStats};
 pub use target::{
     redact_url, AlertConfigError, AlertTarget, AlertTargetSpec, Format, Secret, DEFAULT_COOLDOWN,
-    DEFAULT_TIMEOUT, MIN_SECRET_BYTES, TLS,
+    DEFAULT_TIMEOUT, MIN_SECRET_BYTES,
 };

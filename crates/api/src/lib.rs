@@ -50,7 +50,7 @@ pub use error::ApiError;
 pub use exposition::render;
 pub use hub::{hub_app, HubState};
 pub use query::parse_time;
-pub use serve::{serve, ServeLimits};
+pub use serve::{serve, serve_with, ServeLimits};
 
 use std::sync::Arc;
 

@@ -77,6 +77,19 @@ pub async fn serve(
     limits: ServeLimits,
     stop: impl Future<Output = ()>,
 ) {
+    serve_with(listener, router, limits, None, stop).await;
+}
+
+/// [`serve`], over TLS when `tls` is given: the handshake must end within the head's time
+/// limit; a connection over the cap is closed without an answer (a plain 503 would not be
+/// read by a TLS client).
+pub async fn serve_with(
+    listener: TcpListener,
+    router: Router,
+    limits: ServeLimits,
+    tls: Option<infermon_tls::TlsAcceptor>,
+    stop: impl Future<Output = ()>,
+) {
     let listen = listener
         .local_addr()
         .map_or_else(|_| "?".to_string(), |a| a.to_string());
@@ -108,10 +121,20 @@ pub async fn serve(
                 stop: stop_rx.clone(),
                 log: log.clone(),
             };
-            conns.spawn(conn.run(tcp, permit));
+            match &tls {
+                None => {
+                    let _ = tcp.set_nodelay(true);
+                    conns.spawn(conn.run(tcp, permit))
+                }
+                Some(acceptor) => conns.spawn(conn.run_tls(acceptor.clone(), tcp, permit)),
+            };
             continue;
         }
         log.busy.hit(&log.listen);
+        if tls.is_some() {
+            drop(tcp);
+            continue;
+        }
         match refusing.clone().try_acquire_owned() {
             Ok(p) => {
                 conns.spawn(refuse(tcp, p));
@@ -144,14 +167,34 @@ struct Conn {
 }
 
 impl Conn {
-    async fn run(self, tcp: TcpStream, _permit: OwnedSemaphorePermit) {
+    async fn run_tls(
+        self,
+        acceptor: infermon_tls::TlsAcceptor,
+        tcp: TcpStream,
+        permit: OwnedSemaphorePermit,
+    ) {
+        let _ = tcp.set_nodelay(true);
+        let limit = self.limits.header_read_timeout;
+        match tokio::time::timeout(limit, acceptor.accept(tcp)).await {
+            Ok(Ok(tls)) => self.run(tls, permit).await,
+            Ok(Err(e)) => {
+                self.log.bad_tls.hit(&self.log.listen);
+                tracing::debug!(error = %e, "API: TLS handshake failed");
+            }
+            Err(_) => self.log.slow_head.hit(&self.log.listen),
+        }
+    }
+
+    async fn run<IO>(self, io: IO, _permit: OwnedSemaphorePermit)
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         let Conn {
             router,
             limits,
             mut stop,
             log,
         } = self;
-        let _ = tcp.set_nodelay(true);
         let (max_body, stop_rx, body_log) = (limits.max_body_bytes, stop.clone(), log.clone());
         let svc = service_fn(move |req: Request<Incoming>| {
             let (router, stop, log) = (router.clone(), stop_rx.clone(), body_log.clone());
@@ -165,7 +208,7 @@ impl Conn {
             .max_headers(limits.max_headers)
             .max_header_size(limits.max_header_bytes)
             .keep_alive(true);
-        let conn = b.serve_connection(TokioIo::new(tcp), svc);
+        let conn = b.serve_connection(TokioIo::new(io), svc);
         tokio::pin!(conn);
         let res = tokio::select! {
             r = conn.as_mut() => r,
@@ -284,6 +327,7 @@ struct Logs {
     slow_head: Throttled,
     big_head: Throttled,
     big_body: Throttled,
+    bad_tls: Throttled,
 }
 
 impl Logs {
@@ -298,6 +342,11 @@ impl Logs {
             ),
             big_head: Throttled::new("answered 431 to request heads over the limit", false),
             big_body: Throttled::new("answered 413 to request bodies over the limit", false),
+            bad_tls: Throttled::new(
+                "closed connections whose TLS handshake failed (plain HTTP, or a client \
+                 that does not trust this certificate)",
+                false,
+            ),
         }
     }
 }

@@ -1,4 +1,7 @@
-//! `[hub]`: the infermon hub this node pushes every sample to (`--hub`, `--hub-token`).
+//! `[hub]`: the infermon hub this node pushes every sample to (`--hub`, `--hub-token`,
+//! `--hub-ca`).
+
+use std::path::PathBuf;
 
 use crate::raw::RawConfig;
 use crate::remote::{check_pending, read_secret, value, DEFAULT_MAX_PENDING};
@@ -7,7 +10,7 @@ use crate::ConfigError;
 /// The hub the agent pushes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HubSpec {
-    /// The hub's base URL (`http`; this build has no TLS client), e.g. `http://hub:9465`.
+    /// The hub's base URL, e.g. `https://hub:9465`.
     pub url: String,
     /// The hub's join token (asked once for this node's own token).
     pub join_token: String,
@@ -15,6 +18,12 @@ pub struct HubSpec {
     pub max_pending: usize,
     /// Catch-up pace after an outage, samples per second (default 500).
     pub max_samples_per_second: u32,
+    /// Certificate authorities (a PEM file) trusted besides the system's, for a hub whose
+    /// certificate a private CA signed (`--hub-ca`, `[hub] ca`).
+    pub ca: Option<PathBuf>,
+    /// Where the hub's routing proxy reaches this node's OpenAI/Ollama API (its infermon
+    /// proxy or engine), sent with every sample (`--advertise-url`, `[hub] advertise_url`).
+    pub advertise_url: Option<String>,
 }
 
 /// The hub from flags, environment (`INFERMON_HUB_URL`, `INFERMON_HUB_TOKEN`) or `[hub]`,
@@ -23,6 +32,8 @@ pub fn hub(
     raw: &RawConfig,
     flag_url: Option<&String>,
     flag_token: Option<&String>,
+    flag_ca: Option<&String>,
+    flag_advertise: Option<&String>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Option<HubSpec>, ConfigError> {
     let h = &raw.hub;
@@ -33,18 +44,47 @@ pub fn hub(
     let Some((url, layer, key)) = url else {
         return Ok(None);
     };
-    let ok = url.starts_with("http://")
-        && url[7..].split('/').next().is_some_and(|a| !a.is_empty())
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    let ok = rest.is_some_and(|r| r.split('/').next().is_some_and(|a| !a.is_empty()))
         && !url.contains(char::is_whitespace);
     if !ok {
         return Err(value(
             key.to_string(),
             url,
             layer,
-            "the hub's http:// base URL, e.g. http://hub:9465 (https needs a build with TLS, \
-             which this one is not: reach the hub over a TLS proxy or a private network)",
+            "the hub's base URL, e.g. https://hub:9465 (or http:// on a private network)",
         ));
     }
+    let ca = match flag_ca {
+        Some(c) => crate::remote::check_ca("--hub-ca", &url, Some(c))?,
+        None => crate::remote::check_ca("hub.ca", &url, h.ca.as_ref())?,
+    };
+    let advertise = flag_advertise
+        .map(|v| (v.clone(), "flag", "--advertise-url"))
+        .or_else(|| {
+            h.advertise_url
+                .clone()
+                .map(|v| (v, "file", "hub.advertise_url"))
+        });
+    let advertise_url = match advertise {
+        None => None,
+        Some((v, layer, key)) => match infermon_model::names::endpoint_problem(&v) {
+            None => Some(v.trim_end_matches('/').to_string()),
+            Some(why) => {
+                return Err(value(
+                    key.to_string(),
+                    v,
+                    layer,
+                    &format!(
+                        "the base URL where the hub reaches this node's OpenAI API, e.g. \
+                         http://10.0.0.5:8081 (this one is {why})"
+                    ),
+                ))
+            }
+        },
+    };
     let file_token = match (&h.join_token, &h.join_token_file) {
         (Some(_), Some(_)) => {
             return Err(value(
@@ -83,6 +123,8 @@ pub fn hub(
         ));
     }
     Ok(Some(HubSpec {
+        advertise_url,
+        ca,
         url: url.trim_end_matches('/').to_string(),
         join_token,
         max_pending: max_pending.unwrap_or(DEFAULT_MAX_PENDING),
@@ -102,31 +144,114 @@ mod tests {
     #[test]
     fn flags_env_and_file() {
         let none = |_: &str| None;
-        assert_eq!(hub(&raw(""), None, None, &none).unwrap(), None);
+        assert_eq!(hub(&raw(""), None, None, None, None, &none).unwrap(), None);
         let u = "http://hub:9465/".to_string();
         let t = "s3cret".to_string();
-        let h = hub(&raw(""), Some(&u), Some(&t), &none).unwrap().unwrap();
+        let h = hub(&raw(""), Some(&u), Some(&t), None, None, &none)
+            .unwrap()
+            .unwrap();
         assert_eq!(h.url, "http://hub:9465");
         assert_eq!(h.join_token, "s3cret");
         assert_eq!(h.max_pending, DEFAULT_MAX_PENDING);
         let f = raw("[hub]\nurl = \"http://h:1\"\njoin_token = \"x\"\nmax_pending = 1000\n");
-        let h = hub(&f, None, None, &none).unwrap().unwrap();
+        let h = hub(&f, None, None, None, None, &none).unwrap().unwrap();
         assert_eq!((h.url.as_str(), h.max_pending), ("http://h:1", 1000));
         let env = |k: &str| (k == "INFERMON_HUB_TOKEN").then(|| "e".to_string());
-        assert_eq!(hub(&f, None, None, &env).unwrap().unwrap().join_token, "e");
+        assert_eq!(
+            hub(&f, None, None, None, None, &env)
+                .unwrap()
+                .unwrap()
+                .join_token,
+            "e"
+        );
     }
 
     #[test]
     fn bad_values_are_named() {
         let none = |_: &str| None;
+        let u = "ftp://hub:9465".to_string();
+        let e = hub(&raw(""), Some(&u), Some(&"t".into()), None, None, &none).unwrap_err();
+        assert!(e.to_string().contains("ftp://hub:9465"), "{e}");
+        let u = "https:///x".to_string();
+        let e = hub(&raw(""), Some(&u), Some(&"t".into()), None, None, &none).unwrap_err();
+        assert!(e.to_string().contains("https:///x"), "{e}");
         let u = "https://hub:9465".to_string();
-        let e = hub(&raw(""), Some(&u), Some(&"t".into()), &none).unwrap_err();
-        assert!(e.to_string().contains("https://hub:9465"), "{e}");
+        let h = hub(&raw(""), Some(&u), Some(&"t".into()), None, None, &none)
+            .unwrap()
+            .unwrap();
+        assert_eq!((h.url.as_str(), h.ca), ("https://hub:9465", None));
+        let ca = "/nonexistent/ca.pem".to_string();
+        let e = hub(
+            &raw(""),
+            Some(&u),
+            Some(&"t".into()),
+            Some(&ca),
+            None,
+            &none,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("--hub-ca") && e.to_string().contains(&ca),
+            "{e}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ca.pem");
+        std::fs::write(&file, "x").unwrap();
+        let ca = file.display().to_string();
+        let h = hub(
+            &raw(""),
+            Some(&u),
+            Some(&"t".into()),
+            Some(&ca),
+            None,
+            &none,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(h.ca.as_deref(), Some(file.as_path()));
+        let plain = "http://hub:9465".to_string();
+        let e = hub(
+            &raw(""),
+            Some(&plain),
+            Some(&"t".into()),
+            Some(&ca),
+            None,
+            &none,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("https://"), "{e}");
+        let adv = "http://10.0.0.5:8081/".to_string();
+        let h = hub(
+            &raw(""),
+            Some(&plain),
+            Some(&"t".into()),
+            None,
+            Some(&adv),
+            &none,
+        );
+        assert_eq!(
+            h.unwrap().unwrap().advertise_url.as_deref(),
+            Some("http://10.0.0.5:8081")
+        );
+        let adv = "10.0.0.5:8081".to_string();
+        let e = hub(
+            &raw(""),
+            Some(&plain),
+            Some(&"t".into()),
+            None,
+            Some(&adv),
+            &none,
+        );
+        let e = e.unwrap_err().to_string();
+        assert!(
+            e.contains("--advertise-url") && e.contains("not http"),
+            "{e}"
+        );
         let u = "http://hub:9465".to_string();
-        let e = hub(&raw(""), Some(&u), None, &none).unwrap_err();
+        let e = hub(&raw(""), Some(&u), None, None, None, &none).unwrap_err();
         assert!(e.to_string().contains("join token"), "{e}");
         let f = raw("[hub]\nurl = \"http://h:1\"\njoin_token = \"x\"\nmax_pending = 5\n");
-        let e = hub(&f, None, None, &none).unwrap_err();
+        let e = hub(&f, None, None, None, None, &none).unwrap_err();
         assert!(e.to_string().contains("hub.max_pending"), "{e}");
     }
 }

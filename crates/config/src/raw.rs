@@ -57,6 +57,10 @@ pub struct RawHub {
     pub max_pending: Option<i64>,
     /// Catch-up pace, samples per second.
     pub max_samples_per_second: Option<i64>,
+    /// PEM file of certificate authorities trusted for an https hub.
+    pub ca: Option<String>,
+    /// Where the hub's routing proxy reaches this node's OpenAI/Ollama API.
+    pub advertise_url: Option<String>,
 }
 
 /// `[[remote_write]]`: a Prometheus remote write receiver.
@@ -82,6 +86,8 @@ pub struct RawRemoteWrite {
     pub max_pending: Option<i64>,
     /// Catch-up pace, snapshots per second.
     pub max_samples_per_second: Option<i64>,
+    /// PEM file of certificate authorities trusted for an https receiver.
+    pub ca: Option<String>,
 }
 
 /// `[diagnosis]`

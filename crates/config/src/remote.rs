@@ -1,6 +1,8 @@
 //! `[[remote_write]]` receivers and the node's name: where the agent pushes its series with
 //! the Prometheus remote write protocol, and the `instance` label they carry.
 
+use std::path::PathBuf;
+
 use std::collections::BTreeMap;
 
 use crate::raw::RawConfig;
@@ -25,7 +27,7 @@ pub enum RemoteAuth {
 /// One receiver.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteWriteSpec {
-    /// Write URL (`http`; this build has no TLS), e.g. `http://prom:9090/api/v1/write`.
+    /// Write URL (`http` or `https`), e.g. `http://prom:9090/api/v1/write`.
     pub url: String,
     /// Authentication (file only: tokens do not belong on a command line).
     pub auth: RemoteAuth,
@@ -35,6 +37,9 @@ pub struct RemoteWriteSpec {
     pub max_pending: usize,
     /// Catch-up pace after an outage, snapshots per second (default 500).
     pub max_samples_per_second: u32,
+    /// Certificate authorities (a PEM file) trusted besides the system's, for an https
+    /// receiver a private CA signed (file only).
+    pub ca: Option<PathBuf>,
 }
 
 /// Snapshots a queue holds by default: 27.8 h at 2 s, so a day's outage loses nothing.
@@ -75,10 +80,10 @@ pub(crate) fn value(
 }
 
 fn check_url(key: &str, url: &str, layer: &'static str) -> Result<String, ConfigError> {
-    // This build has no TLS client (as for alert webhooks): https is refused up front
-    // rather than failing on every push.
-    let ok = url.starts_with("http://")
-        && url.split("://").nth(1).is_some_and(|r| !r.is_empty())
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    let ok = rest.is_some_and(|r| r.split('/').next().is_some_and(|a| !a.is_empty()))
         && !url.contains(char::is_whitespace);
     if ok {
         Ok(url.to_string())
@@ -87,10 +92,39 @@ fn check_url(key: &str, url: &str, layer: &'static str) -> Result<String, Config
             key.to_string(),
             url.to_string(),
             layer,
-            "an http:// URL, e.g. http://prometheus:9090/api/v1/write (https needs a build with \
-             TLS, which this one is not: send to a local receiver or a TLS proxy instead)",
+            "an http:// or https:// URL with a host, e.g. http://prometheus:9090/api/v1/write",
         ))
     }
+}
+
+/// A CA file for an https URL: given only with https, and it must exist (its PEM is read
+/// when the sender starts, with an error naming it).
+pub(crate) fn check_ca(
+    key: &str,
+    url: &str,
+    ca: Option<&String>,
+) -> Result<Option<PathBuf>, ConfigError> {
+    let Some(ca) = ca else {
+        return Ok(None);
+    };
+    if !url.starts_with("https://") {
+        return Err(value(
+            key.to_string(),
+            ca.clone(),
+            "file",
+            &format!("no CA with the plain-http URL \"{url}\" (a CA is for an https:// URL)"),
+        ));
+    }
+    let path = PathBuf::from(ca);
+    if !path.is_file() {
+        return Err(value(
+            key.to_string(),
+            ca.clone(),
+            "file",
+            "a readable PEM file of CA certificates",
+        ));
+    }
+    Ok(Some(path))
 }
 
 /// A Prometheus label name: `[a-zA-Z_][a-zA-Z0-9_]*`, not reserved (`__` prefix), not one
@@ -258,7 +292,9 @@ pub fn remote_write(
                 "a number from 1 to 100000",
             ));
         }
+        let ca = check_ca(&k("ca"), &url, r.ca.as_ref())?;
         out.push(RemoteWriteSpec {
+            ca,
             url,
             auth,
             labels: labels.into_iter().collect(),
@@ -284,6 +320,7 @@ pub fn remote_write(
                 labels: Vec::new(),
                 max_pending: DEFAULT_MAX_PENDING,
                 max_samples_per_second: 500,
+                ca: None,
             });
         }
     }

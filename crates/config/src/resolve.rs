@@ -123,6 +123,10 @@ pub struct Overrides {
     pub hub: Option<String>,
     /// `--hub-token TOKEN`
     pub hub_token: Option<String>,
+    /// `--hub-ca FILE`
+    pub hub_ca: Option<String>,
+    /// `--advertise-url URL`
+    pub advertise_url: Option<String>,
 }
 
 /// Validated settings.
@@ -507,7 +511,14 @@ pub fn resolve(
     let limits = crate::limits::resolve(&raw, env)?;
     let remote_write = crate::remote::remote_write(&raw, &o.remote_write, env)?;
     let node_name = crate::remote::node_name(&raw, o.node_name.as_ref(), env)?;
-    let hub = crate::hub::hub(&raw, o.hub.as_ref(), o.hub_token.as_ref(), env)?;
+    let hub = crate::hub::hub(
+        &raw,
+        o.hub.as_ref(),
+        o.hub_token.as_ref(),
+        o.hub_ca.as_ref(),
+        o.advertise_url.as_ref(),
+        env,
+    )?;
     Ok(Settings {
         hub,
         remote_write,

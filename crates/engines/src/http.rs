@@ -16,7 +16,7 @@ pub struct EngineHttp {
 impl EngineHttp {
     /// A client for `base` (trailing `/` dropped); every request is bounded by `timeout`.
     pub fn new(base: &str, timeout: Duration) -> Self {
-        let client = reqwest::Client::builder()
+        let client = infermon_tls::client()
             .timeout(timeout)
             .connect_timeout(timeout)
             .pool_max_idle_per_host(2)

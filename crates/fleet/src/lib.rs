@@ -40,6 +40,8 @@ pub struct Node {
     pub snapshot: Snapshot,
     /// Its open observations.
     pub observations: Vec<Observation>,
+    /// Where it serves the OpenAI/Ollama APIs, as it advertised (`--advertise-url`).
+    pub endpoint: Option<String>,
 }
 
 /// Whether a node is reporting.

@@ -43,6 +43,10 @@ pub struct PushedSample {
     /// The node's observations open at that time.
     #[serde(default)]
     pub observations: Vec<Observation>,
+    /// Where the node serves the OpenAI/Ollama APIs for the hub's routing proxy (its
+    /// `--advertise-url`), when it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
 }
 
 /// The hub's answer to a push.
@@ -94,6 +98,13 @@ pub enum BatchError {
         /// The snapshot's time.
         snapshot_ts_unix_ms: i64,
     },
+    /// The advertised endpoint is not a base URL.
+    Endpoint {
+        /// What was sent (cut to 64 characters).
+        given: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
 }
 
 impl std::fmt::Display for BatchError {
@@ -113,6 +124,11 @@ impl std::fmt::Display for BatchError {
                  ms): expected at most {} s ahead; check the node's clock",
                 (ts_unix_ms - now_unix_ms) as f64 / 1000.0,
                 MAX_FUTURE_MS / 1000
+            ),
+            BatchError::Endpoint { given, why } => write!(
+                f,
+                "endpoint \"{given}\" is {why}: expected a base URL such as \
+                 http://10.0.0.5:8081"
             ),
             BatchError::Mismatch {
                 raw_ts_unix_ms,
@@ -147,6 +163,14 @@ pub fn check_sample(s: &PushedSample, now_unix_ms: i64) -> Result<(), BatchError
             snapshot_ts_unix_ms: s.snapshot.ts_unix_ms,
         });
     }
+    if let Some(e) = &s.endpoint {
+        if let Some(why) = infermon_model::names::endpoint_problem(e) {
+            return Err(BatchError::Endpoint {
+                given: e.chars().take(64).collect(),
+                why,
+            });
+        }
+    }
     if s.raw.ts_unix_ms > now_unix_ms.saturating_add(MAX_FUTURE_MS) {
         return Err(BatchError::Future {
             ts_unix_ms: s.raw.ts_unix_ms,
@@ -172,6 +196,7 @@ mod tests {
             raw,
             snapshot,
             observations: Vec::new(),
+            endpoint: None,
         }
     }
 
@@ -203,5 +228,22 @@ mod tests {
             check_sample(&m, NOW),
             Err(BatchError::Mismatch { .. })
         ));
+        let mut e = sample(NOW);
+        e.endpoint = Some("http://10.0.0.5:8081".into());
+        assert_eq!(check_sample(&e, NOW), Ok(()));
+        e.endpoint = Some("http://10.0.0.5:8081/v1?x".into());
+        let why = check_sample(&e, NOW).unwrap_err().to_string();
+        assert!(
+            why.contains("\"http://10.0.0.5:8081/v1?x\" is more than"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_sample_without_an_endpoint_reads_as_before() {
+        let old = serde_json::to_value(sample(NOW)).unwrap();
+        assert!(old.get("endpoint").is_none());
+        let back: PushedSample = serde_json::from_value(old).unwrap();
+        assert_eq!(back.endpoint, None);
     }
 }

@@ -35,6 +35,7 @@ fn node(name: &str, model: &str, wes: Option<f64>) -> Node {
         interval_seconds: 2.0,
         snapshot,
         observations: Vec::new(),
+        endpoint: None,
     }
 }
 

@@ -105,6 +105,7 @@ fn templates(interval_ms: i64) -> (Vec<String>, String) {
             raw,
             snapshot: snap,
             observations: Vec::new(),
+            endpoint: None,
         };
         out.push(serde_json::to_string(&[sample]).unwrap_or_else(|e| fail(&e.to_string())));
     }
@@ -150,7 +151,7 @@ async fn main() {
         return;
     }
     let bodies = Arc::new(bodies);
-    let client = reqwest::Client::builder()
+    let client = infermon_tls::client()
         .pool_max_idle_per_host(a.nodes.max(1))
         .timeout(Duration::from_secs(30))
         .build()

@@ -14,7 +14,7 @@ pub mod limits;
 pub mod registry;
 mod view;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -203,9 +203,29 @@ impl Hub {
                 interval_seconds: l.sample.snapshot.agent.interval_seconds,
                 snapshot: l.sample.snapshot.clone(),
                 observations: l.sample.observations.clone(),
+                endpoint: l.sample.endpoint.clone(),
             });
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Where each node that advertises one serves the OpenAI/Ollama APIs, from its latest
+    /// push.
+    pub fn endpoints(&self) -> Result<BTreeMap<String, String>, HubError> {
+        let slots: Vec<(String, Arc<NodeSlot>)> = lock(&self.nodes)?
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut out = BTreeMap::new();
+        for (name, slot) in slots {
+            if let Some(e) = lock(&slot.latest)?
+                .as_ref()
+                .and_then(|l| l.sample.endpoint.clone())
+            {
+                out.insert(name, e);
+            }
+        }
         Ok(out)
     }
 

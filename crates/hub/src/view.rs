@@ -65,6 +65,8 @@ pub struct NodeView {
     pub thermal: Option<Thermal>,
     /// Its open observations.
     pub observations: Vec<Observation>,
+    /// Where it serves the OpenAI/Ollama APIs, as it advertised (`--advertise-url`).
+    pub endpoint: Option<String>,
 }
 
 /// An observation of the fleet: a node's own, or one the hub makes (`node_down`,
@@ -131,6 +133,7 @@ fn view(n: &Node, now_ms: i64, revoked: bool) -> NodeView {
         wes_unavailable,
         thermal: Some(s.efficiency.thermal.clone()),
         observations: n.observations.clone(),
+        endpoint: n.endpoint.clone(),
     }
 }
 
@@ -162,6 +165,7 @@ impl Hub {
                     wes_unavailable: Some("WES unavailable: the node has not pushed yet".into()),
                     thermal: None,
                     observations: Vec::new(),
+                    endpoint: None,
                 }),
             }
         }

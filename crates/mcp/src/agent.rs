@@ -87,7 +87,11 @@ impl AgentClient {
     /// # Errors
     ///
     /// A URL that is not an absolute http(s) URL, naming it.
-    pub fn new(base_url: &str, token: Option<String>) -> Result<Self, String> {
+    pub fn new(
+        base_url: &str,
+        token: Option<String>,
+        ca: Option<&std::path::Path>,
+    ) -> Result<Self, String> {
         let bad = |why: &str| {
             format!(
                 "invalid agent URL \"{base_url}\": {why}; expected the agent's base URL, e.g. \
@@ -98,7 +102,13 @@ impl AgentClient {
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(bad("not an http:// URL with a host"));
         }
-        let http = reqwest::Client::builder()
+        if url.scheme() == "https" && !infermon_tls::ENABLED {
+            return Err(bad(
+                "this infermon was built without TLS (cargo's `tls` feature)",
+            ));
+        }
+        let http = infermon_tls::client_with_ca(ca)
+            .map_err(|e| format!("--ca {e}"))?
             .timeout(TIMEOUT)
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
@@ -214,7 +224,7 @@ mod tests {
     #[test]
     fn query_values_are_encoded() {
         assert_eq!(encode("gpu=0 &x+é"), "gpu%3D0%20%26x%2B%C3%A9");
-        let c = AgentClient::new("http://127.0.0.1:7411/", None).unwrap();
+        let c = AgentClient::new("http://127.0.0.1:7411/", None, None).unwrap();
         assert_eq!(
             c.url(
                 "/api/v1/history",
@@ -226,9 +236,9 @@ mod tests {
 
     #[test]
     fn bad_urls_are_named() {
-        let e = AgentClient::new("127.0.0.1:7411", None).unwrap_err();
+        let e = AgentClient::new("127.0.0.1:7411", None, None).unwrap_err();
         assert!(e.contains("invalid agent URL \"127.0.0.1:7411\""), "{e}");
-        let e = AgentClient::new("ftp://host", None).unwrap_err();
+        let e = AgentClient::new("ftp://host", None, None).unwrap_err();
         assert!(e.contains("not an http:// URL"), "{e}");
     }
 }

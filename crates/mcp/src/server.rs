@@ -458,10 +458,10 @@ mod tests {
 
     #[test]
     fn hub_tools_are_served_only_with_a_hub() {
-        let agent = || AgentClient::new("http://127.0.0.1:7411", None).unwrap();
+        let agent = || AgentClient::new("http://127.0.0.1:7411", None, None).unwrap();
         let alone = InfermonMcp::new(agent()).tool_names();
         assert!(!alone.iter().any(|t| t == "fleet"), "{alone:?}");
-        let hub = AgentClient::new("http://127.0.0.1:7412", None).unwrap();
+        let hub = AgentClient::new("http://127.0.0.1:7412", None, None).unwrap();
         let mut both = InfermonMcp::new(agent()).with_hub(hub).tool_names();
         both.sort();
         assert_eq!(

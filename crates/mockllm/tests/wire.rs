@@ -7,7 +7,7 @@ use infermon_mockllm::{spawn, MockConfig, MockServer, StatsSnapshot, TOKEN_TEXT}
 use serde_json::{json, Value};
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
+    infermon_tls::client().no_proxy().build().unwrap()
 }
 
 async fn mock(cfg: MockConfig) -> MockServer {

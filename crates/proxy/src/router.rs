@@ -36,7 +36,7 @@ pub trait Picker: Send + Sync + 'static {
 }
 
 /// The routing proxy's settings.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RouterConfig {
     /// Address to listen on.
     pub listen: SocketAddr,
@@ -48,6 +48,21 @@ pub struct RouterConfig {
     pub header_timeout: Duration,
     /// Client connections served at once (`503` beyond).
     pub max_connections: usize,
+    /// Serve HTTPS with this acceptor (the hub's `--tls-cert`); plain HTTP when `None`.
+    pub tls: Option<infermon_tls::TlsAcceptor>,
+}
+
+impl std::fmt::Debug for RouterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouterConfig")
+            .field("listen", &self.listen)
+            .field("token", &self.token.as_ref().map(|_| "(set)"))
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("header_timeout", &self.header_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
 }
 
 impl RouterConfig {
@@ -60,6 +75,7 @@ impl RouterConfig {
             max_body_bytes: 32 << 20,
             header_timeout: Duration::from_secs(600),
             max_connections: 1024,
+            tls: None,
         }
     }
 }
@@ -246,6 +262,25 @@ pub async fn bind_router(cfg: &RouterConfig) -> Result<tokio::net::TcpListener, 
         })
 }
 
+/// Longest a client may take over its TLS handshake or its request head.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves one client connection, plain or TLS.
+async fn serve_conn<IO>(st: Arc<State>, io: IO)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req| {
+        let st = st.clone();
+        async move { Ok::<_, Infallible>(handle(st, req).await) }
+    });
+    let _ = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEAD_TIMEOUT)
+        .serve_connection(TokioIo::new(io), svc)
+        .await;
+}
+
 /// Serves the routing proxy on `listener` (from [`bind_router`]) until `stop` completes.
 pub async fn serve_router(
     listener: tokio::net::TcpListener,
@@ -278,15 +313,18 @@ pub async fn serve_router(
         };
         let st = st.clone();
         tokio::spawn(async move {
-            let svc = service_fn(move |req| {
-                let st = st.clone();
-                async move { Ok::<_, Infallible>(handle(st, req).await) }
-            });
-            let _ = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10))
-                .serve_connection(TokioIo::new(sock), svc)
-                .await;
+            let tls = st.cfg.tls.clone();
+            match tls {
+                None => serve_conn(st, sock).await,
+                Some(acceptor) => {
+                    let hs = tokio::time::timeout(HEAD_TIMEOUT, acceptor.accept(sock)).await;
+                    match hs {
+                        Ok(Ok(tls)) => serve_conn(st, tls).await,
+                        Ok(Err(e)) => tracing::debug!("router: TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!("router: TLS handshake timed out"),
+                    }
+                }
+            }
             drop(permit);
         });
     }

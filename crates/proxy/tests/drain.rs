@@ -20,7 +20,9 @@ async fn start_stream(
     url: &str,
     tokens: usize,
 ) -> impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin {
-    let r = reqwest::Client::new()
+    let r = infermon_tls::client()
+        .build()
+        .unwrap()
         .post(format!("{url}/v1/chat/completions"))
         .header("x-mock-tokens", tokens.to_string())
         .json(&serde_json::json!({
@@ -95,7 +97,9 @@ async fn stop_drains_short_streams_and_cuts_long_ones_at_the_drain_timeout() {
         "run returned {took:?} after stop"
     );
     // No new connection once stopped.
-    let refused = reqwest::Client::new()
+    let refused = infermon_tls::client()
+        .build()
+        .unwrap()
         .get(format!("{url}/v1/models"))
         .timeout(Duration::from_secs(2))
         .send()

@@ -59,7 +59,9 @@ fn chat(stream: bool, tokens: u32) -> Value {
 }
 
 async fn post(url: &str, body: &Value, fault: Option<&str>) -> reqwest::Response {
-    let mut r = reqwest::Client::new()
+    let mut r = infermon_tls::client()
+        .build()
+        .unwrap()
         .post(format!("{url}/v1/chat/completions"))
         .json(body);
     if let Some(f) = fault {
@@ -103,7 +105,11 @@ async fn streams_pass_through_and_are_measured() {
     );
 
     // Other paths pass through and are not recorded.
-    let models = reqwest::get(format!("{}/v1/models", rig.url))
+    let models = infermon_tls::client()
+        .build()
+        .unwrap()
+        .get(format!("{}/v1/models", rig.url))
+        .send()
         .await
         .unwrap();
     assert_eq!(models.status(), 200);
@@ -158,7 +164,9 @@ async fn upstream_hanging_before_and_during_the_answer() {
 async fn client_disconnect_cancels_the_upstream_request() {
     let rig = rig_with(MockConfig::default(), |_| {}).await;
     let body = chat(true, 200);
-    let resp = reqwest::Client::new()
+    let resp = infermon_tls::client()
+        .build()
+        .unwrap()
         .post(format!("{}/v1/chat/completions", rig.url))
         .header("x-mock-itl-ms", "20")
         .json(&body)
@@ -241,7 +249,9 @@ async fn a_token_is_required_when_set_and_bodies_kept_only_when_asked() {
     .await;
     let resp = post(&rig.url, &chat(false, 2), None).await;
     assert_eq!(resp.status(), 401);
-    let resp = reqwest::Client::new()
+    let resp = infermon_tls::client()
+        .build()
+        .unwrap()
         .post(format!("{}/v1/chat/completions", rig.url))
         .bearer_auth("0123456789abcdef")
         .json(&chat(false, 2))
@@ -276,7 +286,7 @@ async fn big_uploads_are_not_truncated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_concurrent_streams() {
     let rig = rig_with(MockConfig::default(), |_| {}).await;
-    let client = reqwest::Client::new();
+    let client = infermon_tls::client().build().unwrap();
     let mut tasks = Vec::new();
     for i in 0..256 {
         let (c, url) = (client.clone(), rig.url.clone());
@@ -317,7 +327,7 @@ async fn ollama_native_streams_are_measured_from_the_final_object() {
         |_| {},
     )
     .await;
-    let client = reqwest::Client::new();
+    let client = infermon_tls::client().build().unwrap();
     for path in ["/api/chat", "/api/generate"] {
         let body = if path == "/api/chat" {
             json!({"model": "llama3", "messages": [{"role": "user", "content": "hi"}], "options": {"num_predict": 12}})

@@ -156,7 +156,9 @@ fn chat(stream: bool) -> serde_json::Value {
 }
 
 async fn post(url: &str, stream: bool) -> (u16, String) {
-    let r = reqwest::Client::new()
+    let r = infermon_tls::client()
+        .build()
+        .unwrap()
         .post(format!("{url}/v1/chat/completions"))
         .json(&chat(stream))
         .send()
@@ -306,7 +308,7 @@ async fn broken_framing_and_garbage_heads_are_recorded_failures() {
         })
         .await;
         let (url, sink, _stop) = proxy(&up.url).await;
-        let r = reqwest::Client::new()
+        let r = infermon_tls::client().build().unwrap()
             .post(format!("{url}/v1/chat/completions"))
             .json(&chat(true))
             .send()

@@ -17,6 +17,9 @@
 //! counted in [`Stats`]. Enqueueing runs on its own task from the agent's snapshot broadcast,
 //! so neither encoding nor a slow receiver ever delays sampling.
 //!
+//! Receivers may be `https`: the client is `infermon-tls`'s (the system's roots plus
+//! [`Target::ca`]).
+//!
 //! Delivery is at least once: a sender stopped between a receiver's 2xx and the delete sends
 //! that batch again; receivers drop a sample identical to one they hold.
 
@@ -24,6 +27,7 @@ pub mod hub;
 mod send;
 pub mod wire;
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,6 +71,9 @@ pub enum Protocol {
         join_token: String,
         /// This node's name at the hub.
         node: String,
+        /// Where this node serves the OpenAI/Ollama APIs, sent with every sample for the
+        /// hub's routing proxy (`--advertise-url`).
+        endpoint: Option<String>,
     },
 }
 
@@ -89,6 +96,9 @@ pub struct Target {
     pub batch: usize,
     /// Time allowed for one request.
     pub timeout: Duration,
+    /// A PEM file of certificate authorities trusted besides the system's, for an `https`
+    /// receiver whose certificate a private CA signed.
+    pub ca: Option<PathBuf>,
 }
 
 impl Target {
@@ -107,6 +117,7 @@ impl Target {
             max_samples_per_second: 500,
             batch: 200,
             timeout: Duration::from_secs(30),
+            ca: None,
         }
     }
 
@@ -118,6 +129,7 @@ impl Target {
         t.protocol = Protocol::Hub {
             join_token: join_token.to_string(),
             node: node.to_string(),
+            endpoint: None,
         };
         t.labels.clear();
         t

@@ -56,6 +56,10 @@ pub async fn run_hub_enqueuer(
     observations: OpenObservations,
     mut stop: watch::Receiver<bool>,
 ) {
+    let endpoint = match &target.protocol {
+        Protocol::Hub { endpoint, .. } => endpoint.clone(),
+        Protocol::RemoteWrite => None,
+    };
     let target = Arc::new(target);
     loop {
         let round = tokio::select! {
@@ -75,6 +79,7 @@ pub async fn run_hub_enqueuer(
             raw: round.0.clone(),
             snapshot: (*round.1).clone(),
             observations: observations(),
+            endpoint: endpoint.clone(),
         };
         let (t, st) = (target.clone(), stats.clone());
         let res = with_store(&store, move |s| {
@@ -291,7 +296,21 @@ pub async fn run_sender(
     stats: Arc<Stats>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let client = reqwest::Client::new();
+    let client = loop {
+        match infermon_tls::client_with_ca(target.ca.as_deref()).map(|b| b.build()) {
+            Ok(Ok(c)) => break c,
+            Ok(Err(e)) => tracing::error!(
+                "{}: cannot make an HTTP client: {}; the outbox is kept",
+                target.url,
+                error_chain(&e)
+            ),
+            Err(e) => tracing::error!("{}: {e}; the outbox is kept", target.url),
+        }
+        pause(&mut stop, MAX_BACKOFF).await;
+        if *stop.borrow() {
+            return;
+        }
+    };
     let channel = target.channel();
     let mut backoff = FIRST_BACKOFF;
     let mut last_error = String::new();
@@ -326,11 +345,11 @@ pub async fn run_sender(
         let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
         let auth = match &target.protocol {
             Protocol::RemoteWrite => Ok(target.auth.clone()),
-            Protocol::Hub { join_token, node } => {
-                hub::node_token(&client, &target, join_token, node, &store)
-                    .await
-                    .map(Auth::Bearer)
-            }
+            Protocol::Hub {
+                join_token, node, ..
+            } => hub::node_token(&client, &target, join_token, node, &store)
+                .await
+                .map(Auth::Bearer),
         };
         let outcome = match (body, auth) {
             (_, Err(why)) => Outcome::Retry(why, None),

@@ -109,7 +109,13 @@ impl Receiver {
         };
         let t0 = Instant::now();
         loop {
-            if let Ok(r) = reqwest::get(&ready).await {
+            if let Ok(r) = infermon_tls::client()
+                .build()
+                .unwrap()
+                .get(&ready)
+                .send()
+                .await
+            {
                 if r.status().is_success() {
                     return;
                 }
@@ -142,7 +148,16 @@ impl Receiver {
             self.base(),
             encode(q)
         );
-        let v: Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+        let v: Value = infermon_tls::client()
+            .build()
+            .unwrap()
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(v["status"], "success", "{q}: {v}");
         v
     }

@@ -107,7 +107,11 @@ impl Client {
     /// # Errors
     ///
     /// A URL that is not an absolute http(s) URL, naming it.
-    pub fn new(base_url: &str, token: Option<String>) -> Result<Self, String> {
+    pub fn new(
+        base_url: &str,
+        token: Option<String>,
+        ca: Option<&std::path::Path>,
+    ) -> Result<Self, String> {
         let bad = |why: &str| {
             format!(
                 "invalid --url \"{base_url}\": {why}; expected the agent's base URL, e.g. \
@@ -118,7 +122,13 @@ impl Client {
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(bad("not an http:// URL with a host"));
         }
-        let http = reqwest::Client::builder()
+        if url.scheme() == "https" && !infermon_tls::ENABLED {
+            return Err(bad(
+                "this infermon was built without TLS (cargo's `tls` feature)",
+            ));
+        }
+        let http = infermon_tls::client_with_ca(ca)
+            .map_err(|e| format!("--ca {e}"))?
             .timeout(TIMEOUT)
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
@@ -265,12 +275,12 @@ mod tests {
 
     #[test]
     fn bad_urls_are_named() {
-        let e = Client::new("127.0.0.1:7411", None).unwrap_err();
+        let e = Client::new("127.0.0.1:7411", None, None).unwrap_err();
         assert!(e.contains("\"127.0.0.1:7411\""), "{e}");
         assert!(e.contains("expected the agent's base URL"), "{e}");
-        let e = Client::new("ftp://host/", None).unwrap_err();
+        let e = Client::new("ftp://host/", None, None).unwrap_err();
         assert!(e.contains("not an http:// URL"), "{e}");
-        let c = Client::new("http://10.0.0.2:7411/", Some(String::new())).unwrap();
+        let c = Client::new("http://10.0.0.2:7411/", Some(String::new()), None).unwrap();
         assert_eq!(c.base(), "http://10.0.0.2:7411");
         assert_eq!(c.token, None);
     }
@@ -327,7 +337,7 @@ mod tests {
     async fn the_token_is_sent_as_a_bearer_and_a_refusal_says_how_to_give_it() {
         let (url, head) =
             one_answer("401 Unauthorized", r#"{"error":"missing or wrong token"}"#).await;
-        let c = Client::new(&url, Some("s3cret".to_string())).unwrap();
+        let c = Client::new(&url, Some("s3cret".to_string()), None).unwrap();
         let e = c.snapshot().await.unwrap_err();
         let head = head.await.unwrap().to_lowercase();
         assert!(head.contains("authorization: bearer s3cret"), "{head}");
@@ -340,7 +350,7 @@ mod tests {
     async fn history_off_is_no_history_not_an_error() {
         let body = r#"{"error":"history is off: the agent runs without a store"}"#;
         let (url, _head) = one_answer("404 Not Found", body).await;
-        let c = Client::new(&url, None).unwrap();
+        let c = Client::new(&url, None, None).unwrap();
         assert_eq!(
             c.history("infermon_node_power_watts", 5).await.unwrap(),
             Vec::new()
@@ -350,7 +360,7 @@ mod tests {
     #[tokio::test]
     async fn an_unreadable_body_is_named() {
         let (url, _head) = one_answer("200 OK", r#"{"not":"a snapshot"}"#).await;
-        let e = Client::new(&url, None)
+        let e = Client::new(&url, None, None)
             .unwrap()
             .snapshot()
             .await
@@ -368,7 +378,7 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let c = Client::new(&format!("http://127.0.0.1:{port}"), None).unwrap();
+        let c = Client::new(&format!("http://127.0.0.1:{port}"), None, None).unwrap();
         let e = c.snapshot().await.unwrap_err();
         assert!(
             e.contains(&format!("127.0.0.1:{port}/api/v1/snapshot")),

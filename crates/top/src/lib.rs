@@ -21,6 +21,7 @@
 //!     node: None,
 //!     interval: std::time::Duration::from_secs(1),
 //!     color: false,
+//!     ca: None,
 //! }, 80, 24).await?;
 //! print!("{text}");
 //! # Ok(()) }
@@ -63,6 +64,8 @@ pub struct Options {
     pub interval: Duration,
     /// Whether to use colours (`NO_COLOR` turns them off).
     pub color: bool,
+    /// Certificate authorities (PEM) trusted besides the system's, for an https URL.
+    pub ca: Option<std::path::PathBuf>,
 }
 
 /// Minutes of history read at start for the sparklines.
@@ -118,7 +121,8 @@ async fn poll(client: &Client, last_ts: Option<i64>) -> Result<Option<Polled>, S
 /// A bad URL, or the agent could not be read (unreachable, refused, or an unreadable body),
 /// with the URL and the reason.
 pub async fn once(opts: &Options, width: u16, height: u16) -> Result<String, String> {
-    let client = Client::new(&opts.url, opts.token.clone())?.with_node(opts.node.clone());
+    let client = Client::new(&opts.url, opts.token.clone(), opts.ca.as_deref())?
+        .with_node(opts.node.clone());
     let mut app = App::for_client(&client, opts.interval, false);
     let (snap, reqs, obs) = match poll(&client, None).await? {
         Some(Polled::Node(s, r, o)) => (*s, r, o),

@@ -64,7 +64,8 @@ fn read_keys(tx: mpsc::UnboundedSender<Msg>) {
 /// A bad URL, or the terminal could not be set up or drawn on. An unreachable agent is not
 /// an error: the screen says so and polling goes on.
 pub fn run(opts: &Options) -> Result<(), String> {
-    let client = Client::new(&opts.url, opts.token.clone())?.with_node(opts.node.clone());
+    let client = Client::new(&opts.url, opts.token.clone(), opts.ca.as_deref())?
+        .with_node(opts.node.clone());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

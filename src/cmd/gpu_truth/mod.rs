@@ -48,7 +48,7 @@ pub fn run(args: GpuTruthArgs) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let client = reqwest::Client::builder()
+    let client = infermon_tls::client()
         .timeout(Duration::from_secs(5))
         .build()?;
     let mut rounds = Vec::new();
