@@ -80,7 +80,7 @@ async fn agents_push_to_a_tls_hub_that_trusts_only_what_its_ca_signed() {
     let port = support::free_port();
     let listen = format!("127.0.0.1:{port}");
     let hub = format!("https://localhost:{port}");
-    let _hub = start_hub(&dir.path().join("hub"), &listen, &pki);
+    let hub_proc = start_hub(&dir.path().join("hub"), &listen, &pki);
     let client = trusting(&pki.ca);
     let start = Instant::now();
     while client
@@ -187,6 +187,32 @@ async fn agents_push_to_a_tls_hub_that_trusts_only_what_its_ca_signed() {
         err.contains("certificate") || err.contains("unknownissuer"),
         "{err}"
     );
+    // A renewed certificate (another CA's) is served after SIGHUP, without a restart.
+    let renewed = tempfile::tempdir().unwrap();
+    let next = infermon_tls::testing::write_pki(renewed.path());
+    std::fs::copy(&next.cert, &pki.cert).unwrap();
+    std::fs::copy(&next.key, &pki.key).unwrap();
+    let hup = Command::new("kill")
+        .args(["-HUP", &hub_proc.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let renewed_client = trusting(&next.ca);
+    let start = Instant::now();
+    loop {
+        let r = renewed_client
+            .get(format!("{hub}/api/v1/fleet/nodes"))
+            .send()
+            .await;
+        if r.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the renewed certificate is not served after SIGHUP"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[test]

@@ -59,8 +59,8 @@ pub struct HubArgs {
     /// $XDG_DATA_HOME/infermon-hub).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Serve HTTPS with this certificate chain (PEM, leaf first; with --tls-key). Read once
-    /// at start: restart the hub after renewing it.
+    /// Serve HTTPS with this certificate chain (PEM, leaf first; with --tls-key). Read again
+    /// on SIGHUP (after a renewal; a pair that does not match is refused and logged).
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
@@ -197,12 +197,13 @@ pub fn run(a: HubArgs) -> anyhow::Result<ExitCode> {
         )
     })?;
     let token = a.token.as_deref().map(str::trim).filter(|t| !t.is_empty());
-    let tls = match (&a.tls_cert, &a.tls_key) {
-        (Some(c), Some(k)) => Some(
-            infermon_tls::acceptor(c, k)
-                .map_err(|e| anyhow::anyhow!("--tls-cert/--tls-key: {e}"))?,
-        ),
-        _ => None,
+    let (tls, cert) = match (&a.tls_cert, &a.tls_key) {
+        (Some(c), Some(k)) => {
+            let (acc, handle) = infermon_tls::acceptor(c, k)
+                .map_err(|e| anyhow::anyhow!("--tls-cert/--tls-key: {e}"))?;
+            (Some(acc), Some(handle))
+        }
+        _ => (None, None),
     };
     if !listen.ip().is_loopback() && tls.is_none() && !a.insecure {
         anyhow::bail!(
@@ -284,6 +285,9 @@ pub fn run(a: HubArgs) -> anyhow::Result<ExitCode> {
         let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!(listen = %listen, scheme, data = %dir.display(), "infermon hub started");
         let (stop_tx, mut stop_rx) = watch::channel(false);
+        if let Some(cert) = cert {
+            reload_on_hangup(cert)?;
+        }
         let alert_tasks = alerts.map(|p| p.spawn(&stop_rx)).unwrap_or_default();
         let pruner = {
             let (hub, mut stop) = (hub.clone(), stop_rx.clone());
@@ -345,6 +349,24 @@ pub fn run(a: HubArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads the TLS certificate and key again on SIGHUP (after a renewal), keeping the one in
+/// use when the new files are not a usable pair.
+fn reload_on_hangup(cert: Arc<infermon_tls::ServerCert>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match cert.reload() {
+                Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                Err(e) => {
+                    tracing::warn!("SIGHUP: TLS certificate not reloaded, the old one stays: {e}")
+                }
+            }
+        }
+    });
+    Ok(())
 }
 
 fn revoke(r: RevokeArgs) -> anyhow::Result<ExitCode> {

@@ -34,7 +34,23 @@ pub fn check_ca(path: &Path) -> Result<usize, TlsError> {
     Err(err(path, WHY))
 }
 
+/// Stands in for the reload handle: there is never one in this build.
+#[derive(Debug)]
+pub struct ServerCert {
+    never: std::convert::Infallible,
+}
+
+impl ServerCert {
+    /// Never called: no handle exists.
+    pub fn reload(&self) -> Result<(), TlsError> {
+        match self.never {}
+    }
+}
+
 /// Refuses: this build cannot serve HTTPS.
-pub fn acceptor(cert: &Path, _key: &Path) -> Result<TlsAcceptor, TlsError> {
+pub fn acceptor(
+    cert: &Path,
+    _key: &Path,
+) -> Result<(TlsAcceptor, std::sync::Arc<ServerCert>), TlsError> {
     Err(err(cert, WHY))
 }

@@ -1,7 +1,10 @@
 //! The TLS build: rustls with ring.
 
-use std::path::Path;
-use std::sync::{Arc, Once};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Once, RwLock};
+
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -58,9 +61,9 @@ fn read_certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, T
     Ok(certs)
 }
 
-/// The server side of TLS from a certificate chain (PEM, leaf first) and its private key
-/// (PEM: PKCS#8, PKCS#1 or SEC1), offering HTTP/1.1. The key must match the certificate.
-pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+/// Reads a certificate chain (PEM, leaf first) and its private key (PEM: PKCS#8, PKCS#1 or
+/// SEC1), checking that the key is the certificate's.
+fn certified_key(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
     install_provider();
     let chain = read_certs(cert, "the server's certificate chain")?;
     let key_pem = read(key)?;
@@ -73,9 +76,9 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
             ),
         )
     })?;
-    let mut cfg = rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(chain, key_der)
+    let provider = rustls::crypto::ring::default_provider();
+    CertifiedKey::from_der(chain, key_der, &provider)
+        .map(Arc::new)
         .map_err(|e| {
             err(
                 key,
@@ -84,12 +87,58 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
                     cert.display()
                 ),
             )
-        })?;
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(cfg))
+        })
 }
 
-/// An acceptor for a listener from [`server_config`]'s files.
-pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
-    server_config(cert, key).map(TlsAcceptor::from)
+/// The certificate a TLS listener presents, read from its files and read again on
+/// [`ServerCert::reload`] (a renewed certificate without a restart). Connections already
+/// open keep the certificate they began with.
+#[derive(Debug)]
+pub struct ServerCert {
+    cert: PathBuf,
+    key: PathBuf,
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl ServerCert {
+    /// Reads the files again; on an error the certificate in use stays and the error says
+    /// which file is wrong.
+    pub fn reload(&self) -> Result<(), TlsError> {
+        let fresh = certified_key(&self.cert, &self.key)?;
+        if let Ok(mut c) = self.current.write() {
+            *c = fresh;
+        }
+        Ok(())
+    }
+}
+
+impl ResolvesServerCert for ServerCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.current.read().ok().map(|c| c.clone())
+    }
+}
+
+/// The server side of TLS from a certificate chain and its private key ([`certified_key`]),
+/// offering HTTP/1.1, with the handle that reloads them.
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+) -> Result<(Arc<rustls::ServerConfig>, Arc<ServerCert>), TlsError> {
+    let current = certified_key(cert, key)?;
+    let resolver = Arc::new(ServerCert {
+        cert: cert.to_path_buf(),
+        key: key.to_path_buf(),
+        current: RwLock::new(current),
+    });
+    let mut cfg = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_cert_resolver(resolver.clone());
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok((Arc::new(cfg), resolver))
+}
+
+/// An acceptor for a listener from [`server_config`]'s files, and the handle that reloads
+/// them.
+pub fn acceptor(cert: &Path, key: &Path) -> Result<(TlsAcceptor, Arc<ServerCert>), TlsError> {
+    server_config(cert, key).map(|(cfg, handle)| (TlsAcceptor::from(cfg), handle))
 }

@@ -19,14 +19,16 @@ use std::path::{Path, PathBuf};
 #[cfg(feature = "rustls")]
 mod enabled;
 #[cfg(feature = "rustls")]
-pub use enabled::{acceptor, check_ca, client_with_ca, install_provider, server_config};
+pub use enabled::{
+    acceptor, check_ca, client_with_ca, install_provider, server_config, ServerCert,
+};
 #[cfg(feature = "rustls")]
 pub use tokio_rustls::TlsAcceptor;
 
 #[cfg(not(feature = "rustls"))]
 mod disabled;
 #[cfg(not(feature = "rustls"))]
-pub use disabled::{acceptor, check_ca, client_with_ca, TlsAcceptor};
+pub use disabled::{acceptor, check_ca, client_with_ca, ServerCert, TlsAcceptor};
 
 /// Whether this build speaks TLS.
 pub const ENABLED: bool = cfg!(feature = "rustls");

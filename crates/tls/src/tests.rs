@@ -45,7 +45,7 @@ async fn serve_once(acceptor: TlsAcceptor) -> u16 {
 async fn a_client_trusting_the_private_ca_reads_the_server_and_one_without_it_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let pki = pki(&dir);
-    let port = serve_once(acceptor(&pki.cert, &pki.key).unwrap()).await;
+    let port = serve_once(acceptor(&pki.cert, &pki.key).unwrap().0).await;
     let url = format!("https://localhost:{port}/");
     let trusting = client_with_ca(Some(&pki.ca))
         .unwrap()
@@ -91,4 +91,39 @@ fn files_without_what_is_expected_say_what_was_expected() {
         "{e}"
     );
     assert_eq!(check_ca(&pki.ca).unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_renewed_certificate_is_served_after_reload_and_a_bad_one_is_not() {
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (pki(&dir_a), pki(&dir_b));
+    let (acc, handle) = acceptor(&a.cert, &a.key).unwrap();
+    let port = serve_once(acc).await;
+    let url = format!("https://localhost:{port}/");
+    let trusting = |ca: &Path| {
+        client_with_ca(Some(ca))
+            .unwrap()
+            .no_proxy()
+            .build()
+            .unwrap()
+    };
+    let (old, new) = (trusting(&a.ca), trusting(&b.ca));
+    assert_eq!(old.get(&url).send().await.unwrap().status(), 200);
+
+    // A half-written renewal (B's certificate, A's key): refused, A's stays in use.
+    std::fs::copy(&b.cert, &a.cert).unwrap();
+    let e = handle.reload().unwrap_err();
+    assert_eq!(e.path.as_deref(), Some(a.key.as_path()), "{e}");
+    assert_eq!(old.get(&url).send().await.unwrap().status(), 200);
+
+    // The whole renewal: B's pair is served from the next connection on.
+    std::fs::copy(&b.key, &a.key).unwrap();
+    handle.reload().unwrap();
+    assert_eq!(new.get(&url).send().await.unwrap().status(), 200);
+    // Refused: both test CAs have the same name, so webpki finds A's and the signature fails.
+    let e = format!("{:?}", trusting(&a.ca).get(&url).send().await.unwrap_err());
+    assert!(
+        e.contains("BadSignature") || e.contains("UnknownIssuer"),
+        "{e}"
+    );
 }
