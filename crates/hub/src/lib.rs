@@ -285,8 +285,8 @@ impl Hub {
 
 /// Page cache of each node's store, KiB.
 const NODE_CACHE_KIB: i64 = 256;
-/// WAL pages between checkpoints of each node's store (4 KiB pages).
-const NODE_CHECKPOINT_PAGES: i64 = 128;
+/// WAL pages between checkpoints of each node's store (1 KiB pages: 512 KiB).
+const NODE_CHECKPOINT_PAGES: i64 = 512;
 /// WAL size kept after a checkpoint, bytes.
 const NODE_WAL_LIMIT_BYTES: i64 = 512 * 1024;
 

@@ -113,3 +113,50 @@ fn buckets_align_to_utc_boundaries_even_before_1970() {
     assert_eq!(crate::write::bucket_start(0, 60_000), 0);
     assert_eq!(crate::write::bucket_start(T0 + 3_599_999, 3_600_000), T0);
 }
+
+/// A round of 250 series is written in chunks of statements (100, 100, 50): every series gets
+/// its point and its buckets, and a series given twice in a round keeps the later value with
+/// buckets recomputed, as one point per series would.
+#[test]
+fn a_round_of_many_series_is_written_whole_in_chunks() {
+    let mut store = mem();
+    let gpus: Vec<String> = (0..250).map(|i| i.to_string()).collect();
+    let round = |k: f64| -> Vec<infermon_model::series::SeriesPoint> {
+        gpus.iter()
+            .enumerate()
+            .map(|(i, g)| point("infermon_v", &[("gpu", g)], i as f64 + k))
+            .collect()
+    };
+    store.write(&sample(T0), &round(0.0)).unwrap();
+    store.write(&sample(T0 + 10_000), &round(100.0)).unwrap();
+    // Series 7 twice in one round (the third chunk holds the repeat): 1000 wins over 107+100.
+    let mut third = round(200.0);
+    third.push(point("infermon_v", &[("gpu", "7")], 1000.0));
+    store.write(&sample(T0 + 20_000), &third).unwrap();
+    let minute = |gpu: &str| {
+        let h = store
+            .history(&HistoryQuery {
+                metric: "infermon_v".into(),
+                labels: vec![("gpu".into(), gpu.into())],
+                from_ms: T0,
+                to_ms: T0 + 59_999,
+                resolution: Resolution::Minute,
+            })
+            .unwrap();
+        assert_eq!(h.len(), 1, "gpu {gpu}");
+        h[0].points.clone()
+    };
+    // gpu i: i, i+100, i+200 → mean i+100, min i, max i+200, last i+200.
+    for i in [0_u32, 99, 100, 199, 249] {
+        let v = f64::from(i);
+        assert_eq!(
+            minute(&i.to_string()),
+            vec![hp(T0, v + 100.0, v, v + 200.0, v + 200.0, 3)],
+            "gpu {i}"
+        );
+    }
+    // gpu 7: 7, 107, 1000 → mean 371.33…, min 7, max 1000, last 1000.
+    let p = minute("7");
+    assert_eq!((p[0].count, p[0].min, p[0].max, p[0].last), (3, 7.0, 1000.0, 1000.0));
+    assert!((p[0].value - 1114.0 / 3.0).abs() < 1e-9, "{p:?}");
+}

@@ -34,6 +34,8 @@ fn open_creates_the_file_with_the_documented_settings() {
     assert_eq!(pragma("cache_size"), "-2048"); // 2 MiB
     assert_eq!(pragma("foreign_keys"), "1");
     assert_eq!(pragma("busy_timeout"), "5000");
+    assert_eq!(pragma("page_size"), "1024");
+    assert_eq!(pragma("wal_autocheckpoint"), "16384");
     assert_eq!(pragma("user_version"), SCHEMA_VERSION.to_string());
     let by: String = store
         .conn
@@ -343,4 +345,24 @@ fn a_failed_v5_step_leaves_the_v4_samples_as_they_were() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(keys, vec![T0, T0 + 1000, T0 + 2000]);
+}
+
+/// A store made with SQLite's 4 KiB pages (every store before 1 KiB pages) keeps them: the
+/// page size of a file with tables cannot change, and opening it must not fail.
+#[test]
+fn a_store_with_4_kib_pages_opens_and_keeps_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    {
+        let c = Connection::open(&path).unwrap();
+        c.pragma_update(None, "page_size", 4096).unwrap();
+        c.execute_batch("CREATE TABLE t (x); DROP TABLE t;").unwrap();
+    }
+    let mut store = open(&path).unwrap();
+    store.write(&sample(T0), &[point("infermon_v", &[], 1.0)]).unwrap();
+    let page: i64 = store
+        .conn
+        .pragma_query_value(None, "page_size", |r| r.get(0))
+        .unwrap();
+    assert_eq!(page, 4096);
 }
