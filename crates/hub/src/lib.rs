@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use infermon_detect::Observation;
 use infermon_fleet::push::PushedSample;
 use infermon_fleet::Node;
-use infermon_store::{Retention, Store};
+use infermon_store::{PageSize, Retention, Store};
 
 pub use registry::Registry;
 pub use view::{FleetObservation, NodeView};
@@ -166,13 +166,15 @@ impl Hub {
             return Ok(s.clone());
         }
         let path = self.dir.join("nodes").join(format!("{name}.db"));
-        let (store, aside) = Store::open_or_set_aside(&path, self.retention)
+        let (store, aside) = Store::open_or_set_aside_paged(&path, self.retention, PageSize::Large)
             .map_err(|e| HubError::internal(format!("opening the store of node {name}: {e}")))?;
         if let Some(a) = aside {
             tracing::warn!("hub: the store of node {name} was set aside: {a:?}");
         }
         // A hub holds one store per node: 256 KiB of cache and a WAL of at most ~0.5 MiB
-        // each, not the agent's 2 MiB and 4 MiB (1 000 nodes would need 6 GiB).
+        // each, not the agent's 2 MiB and 4 MiB (1 000 nodes would need 6 GiB). 4 KiB pages:
+        // with so small a cache, 1 KiB pages cost more CPU (1000 nodes: 1.71 cores and push
+        // p50 140 ms after 3 min, against 1.34 cores and 47 ms; docs/PERFORMANCE.md).
         store
             .set_footprint(NODE_CACHE_KIB, NODE_CHECKPOINT_PAGES, NODE_WAL_LIMIT_BYTES)
             .map_err(|e| HubError::internal(format!("opening the store of node {name}: {e}")))?;
@@ -285,8 +287,8 @@ impl Hub {
 
 /// Page cache of each node's store, KiB.
 const NODE_CACHE_KIB: i64 = 256;
-/// WAL pages between checkpoints of each node's store (1 KiB pages: 512 KiB).
-const NODE_CHECKPOINT_PAGES: i64 = 512;
+/// WAL pages between checkpoints of each node's store (4 KiB pages: 512 KiB).
+const NODE_CHECKPOINT_PAGES: i64 = 128;
 /// WAL size kept after a checkpoint, bytes.
 const NODE_WAL_LIMIT_BYTES: i64 = 512 * 1024;
 

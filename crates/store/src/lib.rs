@@ -130,7 +130,7 @@
 //! # Resource use
 //!
 //! SQLite's page cache is capped at 2 MiB (`cache_size=-2048`), memory-mapped I/O is off, pages
-//! are 1 KiB (fewer bytes written per round), the WAL is checkpointed every 16 MiB and
+//! are 1 KiB by default ([`PageSize`]: fewer bytes written per round), the WAL is checkpointed every 16 MiB and
 //! truncated back to 4 MiB after checkpoints, and the store keeps an in-memory map of
 //! `(name, labels) → series id` so a write does not look series up. A [`Store`] is `Send` but
 //! not `Sync`: share it behind a mutex.
@@ -264,11 +264,27 @@ const CACHE_KIB: i64 = 2048;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// WAL size kept after a checkpoint, bytes.
 const WAL_LIMIT_BYTES: i64 = 4 * 1024 * 1024;
-/// Page size of a new store, bytes. A round dirties one leaf per series in `points` and in each
-/// rollup table, and WAL frames are whole pages: 1 KiB pages write 42 % fewer bytes than
-/// SQLite's 4 KiB for the same round (docs/PERFORMANCE.md, "Write amplification"). A store
-/// made with another page size keeps it.
-const PAGE_BYTES: i64 = 1024;
+/// The page size a new store is made with; a store made with another keeps its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PageSize {
+    /// 1 KiB (the default): a round dirties one leaf per series in `points` and in each
+    /// rollup table, and WAL frames are whole pages, so 1 KiB pages write 42 % fewer bytes
+    /// than 4 KiB for the same round (docs/PERFORMANCE.md, "Write amplification").
+    #[default]
+    Small,
+    /// SQLite's 4 KiB: for a process holding many stores with a small page cache each (the
+    /// hub), where the deeper trees of small pages cost more CPU than their bytes save.
+    Large,
+}
+
+impl PageSize {
+    fn bytes(self) -> i64 {
+        match self {
+            PageSize::Small => 1024,
+            PageSize::Large => 4096,
+        }
+    }
+}
 /// WAL pages between checkpoints (16 MiB at 1 KiB): a checkpoint writes each page once however
 /// many rounds changed it, so the hot leaves (the newest points, the open rollup buckets) go
 /// to the main file once per ~40 rounds instead of every few.
@@ -278,6 +294,15 @@ impl Store {
     /// Opens the store at `path`, creating the file if needed and migrating it to this build's
     /// schema. The parent directory must exist.
     pub fn open(path: &Path, retention: Retention) -> Result<Store, StoreError> {
+        Store::open_paged(path, retention, PageSize::default())
+    }
+
+    /// [`Store::open`], making a new file with `pages`.
+    pub fn open_paged(
+        path: &Path,
+        retention: Retention,
+        pages: PageSize,
+    ) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() && !dir.is_dir() {
                 return Err(StoreError::MissingDirectory {
@@ -294,7 +319,7 @@ impl Store {
             path: path.to_path_buf(),
             cause,
         })?;
-        Store::init(conn, path.to_path_buf(), retention)
+        Store::init(conn, path.to_path_buf(), retention, pages)
     }
 
     /// Like [`Store::open`], but a file that is damaged ([`StoreError::is_corrupt`], also when
@@ -308,17 +333,27 @@ impl Store {
         path: &Path,
         retention: Retention,
     ) -> Result<(Store, Option<SetAside>), StoreError> {
-        let err = match Store::open(path, retention).and_then(|s| s.probe().map(|()| s)) {
-            Ok(store) => return Ok((store, None)),
-            Err(e) => e,
-        };
+        Store::open_or_set_aside_paged(path, retention, PageSize::default())
+    }
+
+    /// [`Store::open_or_set_aside`], making a new file with `pages`.
+    pub fn open_or_set_aside_paged(
+        path: &Path,
+        retention: Retention,
+        pages: PageSize,
+    ) -> Result<(Store, Option<SetAside>), StoreError> {
+        let err =
+            match Store::open_paged(path, retention, pages).and_then(|s| s.probe().map(|()| s)) {
+                Ok(store) => return Ok((store, None)),
+                Err(e) => e,
+            };
         let tag = match &err {
             StoreError::SchemaTooNew { found, .. } => format!("newer-v{found}"),
             e if e.is_corrupt() => "corrupt".to_owned(),
             _ => return Err(err),
         };
         let moved_to = set_aside(path, &tag)?;
-        let store = Store::open(path, retention)?;
+        let store = Store::open_paged(path, retention, pages)?;
         Ok((
             store,
             Some(SetAside {
@@ -355,7 +390,7 @@ impl Store {
             path: path.clone(),
             cause,
         })?;
-        Store::init(conn, path, retention)
+        Store::init(conn, path, retention, PageSize::default())
     }
 
     /// Configures the connection, migrates, and records this build in `meta`.
@@ -363,8 +398,9 @@ impl Store {
         mut conn: Connection,
         path: PathBuf,
         retention: Retention,
+        pages: PageSize,
     ) -> Result<Store, StoreError> {
-        configure(&conn).map_err(|cause| StoreError::Open {
+        configure(&conn, pages).map_err(|cause| StoreError::Open {
             path: path.clone(),
             cause,
         })?;
@@ -544,10 +580,10 @@ fn sql_error(path: &Path, action: impl Into<String>, cause: rusqlite::Error) -> 
 }
 
 /// Applies the connection settings described in the crate docs.
-fn configure(conn: &Connection) -> rusqlite::Result<()> {
+fn configure(conn: &Connection, pages: PageSize) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     // Only takes effect on a file with no table yet (before WAL mode is set).
-    conn.pragma_update(None, "page_size", PAGE_BYTES)?;
+    conn.pragma_update(None, "page_size", pages.bytes())?;
     // Every statement the store runs stays prepared (there are fewer than 32).
     conn.set_prepared_statement_cache_capacity(32);
     // Returns the new mode; an in-memory database answers `memory`, which is fine.

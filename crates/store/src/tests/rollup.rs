@@ -157,6 +157,9 @@ fn a_round_of_many_series_is_written_whole_in_chunks() {
     }
     // gpu 7: 7, 107, 1000 → mean 371.33…, min 7, max 1000, last 1000.
     let p = minute("7");
-    assert_eq!((p[0].count, p[0].min, p[0].max, p[0].last), (3, 7.0, 1000.0, 1000.0));
+    assert_eq!(
+        (p[0].count, p[0].min, p[0].max, p[0].last),
+        (3, 7.0, 1000.0, 1000.0)
+    );
     assert!((p[0].value - 1114.0 / 3.0).abs() < 1e-9, "{p:?}");
 }

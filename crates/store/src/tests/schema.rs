@@ -356,10 +356,13 @@ fn a_store_with_4_kib_pages_opens_and_keeps_them() {
     {
         let c = Connection::open(&path).unwrap();
         c.pragma_update(None, "page_size", 4096).unwrap();
-        c.execute_batch("CREATE TABLE t (x); DROP TABLE t;").unwrap();
+        c.execute_batch("CREATE TABLE t (x); DROP TABLE t;")
+            .unwrap();
     }
     let mut store = open(&path).unwrap();
-    store.write(&sample(T0), &[point("infermon_v", &[], 1.0)]).unwrap();
+    store
+        .write(&sample(T0), &[point("infermon_v", &[], 1.0)])
+        .unwrap();
     let page: i64 = store
         .conn
         .pragma_query_value(None, "page_size", |r| r.get(0))
