@@ -32,11 +32,23 @@
 //! | `series` | `id INTEGER`, `name TEXT`, `labels TEXT`, `kind TEXT` | `id`, `UNIQUE(name, labels)` | one row per distinct series. `labels` is [`infermon_model::series::label_key`] text (`k="v",k2="v2"`, Prometheus escaping of `\`, `"` and newline, in the model's fixed order); `kind` is `gauge` or `counter`. |
 //! | `points` | `series_id`, `ts_ms`, `value REAL NOT NULL` | `(series_id, ts_ms)`, `WITHOUT ROWID` | every finite value of every series at full resolution, for [`Retention::points`]; `ts_ms` is the sample's `ts_unix_ms`. A second value of a series at the same `ts_ms` replaces the first (its raw sample is still kept in `samples`). |
 //! | `rollup_1m`, `rollup_1h` | `series_id`, `bucket_ms`, `count INTEGER`, `sum`, `min`, `max`, `last REAL`, `last_ts_ms INTEGER` | `(series_id, bucket_ms)`, `WITHOUT ROWID` | per series and UTC-aligned bucket (`bucket_ms` = start, a multiple of 60 000 or 3 600 000): number, sum, minimum and maximum of the points, and `last`, the value of the newest point, whose time is `last_ts_ms`. Kept up to date incrementally by each write. |
+//! | `pending_points` (v7) | `seq INTEGER`, `ts_ms INTEGER NOT NULL`, `data BLOB NOT NULL` | `seq` (rowid) | the points of a round written with [`Store::write_deferred`], until [`Store::fold_pending`] moves them into `points` and the rollups (in the fold's transaction): `data` is, per finite point, its `series.id` (`i64`) and value (`f64`), little-endian. Empty in a store written only with [`Store::write`] (the agent's). |
 //! | `requests` (v3) | `id INTEGER`, `ts_ms INTEGER`, `model TEXT`, `upstream TEXT`, `outcome TEXT`, `record TEXT`, `itl BLOB` | `id`; indexes `(ts_ms)`, `(model, ts_ms)` | one row per request measured by the proxy; `record` is the JSON of [`RequestRecord`](infermon_model::request::RequestRecord) (prompt and answer text only with `--capture-bodies`), `itl` its inter-token gaps in ms as little-endian `f32`s. Kept for [`Retention::requests`]. |
 //! | `meta` (v2) | `key TEXT`, `value TEXT` | `key` | `last_opened_by` = `infermon-store X.Y.Z`, the build that last opened the file. |
 //! | `observations` (v4) | `id TEXT`, `kind TEXT`, `subject TEXT`, `severity TEXT`, `start_ms INTEGER`, `end_ms INTEGER` (NULL while open), `body TEXT` | `id`; indexes `(start_ms)`, `(end_ms)` | one row per diagnosis observation, upserted as it opens, changes and resolves; `body` is the JSON of [`Observation`](infermon_detect::Observation) with its evidence. Kept 30 days after it ends ([`OBSERVATION_RETENTION_MS`]). |
 //! | `baselines` (v4) | `key TEXT`, `body TEXT`, `updated_ms INTEGER` | `key` | the detectors' learned normals, one row per `ENGINE`, `MODEL`, `FIGURE`, `CONTEXT` key (joined by vertical bars), `body` the JSON of [`Baseline`](infermon_detect::baseline::Baseline); rewritten when learned since the last save. |
 //! | `outbox` (v4) | `id INTEGER`, `channel TEXT`, `dedup_key TEXT`, `created_ms`, `payload BLOB`, `attempts`, `next_try_ms`, `last_error TEXT` | `id` (never reused); `UNIQUE(channel, dedup_key)` | messages that must be delivered at least once, per sender `channel` (`alert:<target>`); see [`Outbox`]. |
+//!
+//! # Deferred writes (the hub)
+//!
+//! A process storing many rounds a second (the hub: one per node every interval) uses
+//! [`Store::write_deferred`]: the raw sample and the round's points as one blob are appended
+//! in one transaction, and [`Store::fold_pending`] later applies all pending rounds at once,
+//! dirtying each `points` leaf and rollup bucket once for all of them. Rollups come out as
+//! if each round had been written by [`Store::write`] (tested on an irregular stream with
+//! late and replaced points, folded at several intervals). [`Store::history`] reads folded
+//! points only, so an owner that defers folds before it answers (the hub does);
+//! [`Store::prune`] folds before it deletes.
 //!
 //! A write (one sample and its points, both rollups) is one transaction: after a crash the
 //! file holds every committed round and no partial one. `synchronous=NORMAL` in WAL mode keeps
@@ -111,7 +123,7 @@
 //!
 //! # Schema version and migrations
 //!
-//! `PRAGMA user_version` is the number of migration steps applied (this build: 6). On open,
+//! `PRAGMA user_version` is the number of migration steps applied (this build: 7). On open,
 //! missing steps are applied in order, each in its own transaction together with its version
 //! bump. Steps are append-only: a released step is never edited; a format change is a new step.
 //! A file with a newer version than this build knows is refused with
@@ -138,6 +150,7 @@
 
 mod blocks;
 mod error;
+mod fold;
 mod observations;
 mod outbox;
 mod query;
@@ -256,6 +269,8 @@ pub struct Store {
     series_ids: HashMap<String, HashMap<String, i64>>,
     /// Non-finite values skipped since open.
     skipped_non_finite: u64,
+    /// Rows in `pending_points` (rounds written by [`Store::write_deferred`], not folded).
+    pending: u64,
 }
 
 /// SQLite page cache, KiB (negative `cache_size` means KiB).
@@ -411,6 +426,7 @@ impl Store {
             retention,
             series_ids: HashMap::new(),
             skipped_non_finite: 0,
+            pending: 0,
         };
         store
             .conn
@@ -423,13 +439,21 @@ impl Store {
                 ),
             )
             .map_err(store.sql_err("recording this build in meta"))?;
+        let pending: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM pending_points", [], |r| r.get(0))
+            .map_err(store.sql_err("counting pending points"))?;
+        let mut store = store;
+        store.pending = u64::try_from(pending).unwrap_or(0);
         Ok(store)
     }
 
     /// Shrinks this connection's memory and WAL for a process that holds many stores at once
     /// (the hub keeps one per node): page cache `cache_kib` KiB (default 2048), WAL
     /// checkpointed every `checkpoint_pages` pages (default 16 384) and cut back to
-    /// `wal_limit_bytes` after each checkpoint (default 4 MiB).
+    /// `wal_limit_bytes` after each checkpoint (default 4 MiB). An owner that checkpoints
+    /// at times of its choosing ([`Store::checkpoint`]) sets `checkpoint_pages` above what it
+    /// writes between two of them: the automatic one then only bounds the WAL.
     pub fn set_footprint(
         &self,
         cache_kib: i64,
@@ -447,6 +471,15 @@ impl Store {
                     .pragma_update(None, "journal_size_limit", wal_limit_bytes)
             })
             .map_err(self.sql_err("setting the store's footprint"))
+    }
+
+    /// Copies the WAL's committed pages into the database file now, without waiting for
+    /// readers (a passive checkpoint). A commit that crosses the automatic threshold does this
+    /// itself, with two fsyncs; the hub calls it after folding, off the push path.
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .map_err(self.sql_err("checkpointing the WAL"))
     }
 
     /// A value the store keeps for its owner under `key` in `meta` (e.g. the hub token this

@@ -152,8 +152,19 @@ CREATE INDEX sample_blocks_first_ts ON sample_blocks (first_ts_ms);
 CREATE INDEX sample_blocks_last_ts ON sample_blocks (last_ts_ms);
 ";
 
+/// v7: the points of rounds written with `Store::write_deferred`, one row per round, until
+/// `Store::fold_pending` applies them (`crate::fold`). An older build opening a v7 file
+/// refuses it (schema too new), so pending rows are never left unread.
+const V7: &str = "
+CREATE TABLE pending_points (
+    seq   INTEGER PRIMARY KEY,
+    ts_ms INTEGER NOT NULL,
+    data  BLOB NOT NULL
+);
+";
+
 /// The ordered migration steps; `MIGRATIONS[i]` goes from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The schema version this build writes: the number of migration steps.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

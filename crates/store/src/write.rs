@@ -1,9 +1,13 @@
 //! Writing a sampling round, and pruning old rows.
 
+use std::collections::HashMap;
+use std::path::Path;
+
 use infermon_model::raw::RawSample;
 use infermon_model::series::{MetricKind, SeriesPoint};
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::fold::{apply_rounds, Round};
 use crate::{duration_ms, on_sql, sql_error, PruneStats, Store, StoreError};
 
 /// Width of a `rollup_1m` bucket, ms.
@@ -24,32 +28,6 @@ pub(crate) fn kind_text(kind: MetricKind) -> &'static str {
     }
 }
 
-/// Incremental upsert of one point into a rollup table; `?1` series, `?2` bucket, `?3` value,
-/// `?4` the point's time. `last` follows the newest point even when points arrive out of order.
-macro_rules! upsert_rollup {
-    ($table:literal) => {
-        concat!(
-            "INSERT INTO ",
-            $table,
-            " (series_id, bucket_ms, count, sum, min, max, last, last_ts_ms)
-             VALUES (?1, ?2, 1, ?3, ?3, ?3, ?3, ?4)
-             ON CONFLICT (series_id, bucket_ms) DO UPDATE SET
-                 count = count + 1,
-                 sum = sum + excluded.sum,
-                 min = min(min, excluded.min),
-                 max = max(max, excluded.max),
-                 last = CASE WHEN excluded.last_ts_ms >= last_ts_ms
-                             THEN excluded.last ELSE last END,
-                 last_ts_ms = max(last_ts_ms, excluded.last_ts_ms)"
-        )
-    };
-}
-
-/// [`upsert_rollup!`] for `rollup_1m`.
-const UPSERT_1M: &str = upsert_rollup!("rollup_1m");
-/// [`upsert_rollup!`] for `rollup_1h`.
-const UPSERT_1H: &str = upsert_rollup!("rollup_1h");
-
 /// Inserts a raw sample (`?1` time, `?2` JSON) with the next write sequence: one more than the
 /// newest in `samples` or in a sealed block (the table alone would reuse a sequence number
 /// once all its rows were sealed).
@@ -59,23 +37,69 @@ const INSERT_SAMPLE: &str = "
                                       UNION ALL SELECT max(last_seq) FROM sample_blocks)), 0) + 1,
         ?1, ?2)";
 
-/// Recomputes one `rollup_1m` bucket from `points` (`?1` series, `?2` bucket start).
-const RECOMPUTE_1M: &str = "
-    INSERT OR REPLACE INTO rollup_1m (series_id, bucket_ms, count, sum, min, max, last, last_ts_ms)
-    SELECT ?1, ?2, count(*), sum(value), min(value), max(value),
-           (SELECT value FROM points WHERE series_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?2 + 60000
-            ORDER BY ts_ms DESC LIMIT 1),
-           max(ts_ms)
-    FROM points WHERE series_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?2 + 60000";
+/// Stores the raw sample of a round (always a new row), in the caller's transaction.
+pub(crate) fn insert_sample(
+    conn: &Connection,
+    path: &Path,
+    raw: &RawSample,
+) -> Result<(), StoreError> {
+    let ts = raw.ts_unix_ms;
+    let json =
+        serde_json::to_string(raw).map_err(|cause| StoreError::Encode { ts_ms: ts, cause })?;
+    conn.prepare_cached(INSERT_SAMPLE)
+        .and_then(|mut st| st.execute(params![ts, json]))
+        .map_err(|c| sql_error(path, format!("inserting sample at ts_ms {ts}"), c))?;
+    Ok(())
+}
 
-/// Recomputes one `rollup_1h` bucket from `rollup_1m` (`?1` series, `?2` bucket start).
-const RECOMPUTE_1H: &str = "
-    INSERT OR REPLACE INTO rollup_1h (series_id, bucket_ms, count, sum, min, max, last, last_ts_ms)
-    SELECT ?1, ?2, sum(count), sum(sum), min(min), max(max),
-           (SELECT last FROM rollup_1m WHERE series_id = ?1 AND bucket_ms >= ?2
-            AND bucket_ms < ?2 + 3600000 ORDER BY bucket_ms DESC LIMIT 1),
-           max(last_ts_ms)
-    FROM rollup_1m WHERE series_id = ?1 AND bucket_ms >= ?2 AND bucket_ms < ?2 + 3600000";
+/// A round's points with their series ids, from [`resolve_points`].
+pub(crate) struct Resolved {
+    /// `(series id, value)` of every finite point, in the round's order.
+    pub points: Vec<(i64, f64)>,
+    /// Series created in this transaction: cache them only once it commits.
+    pub new_series: Vec<(&'static str, String, i64)>,
+    /// Non-finite values left out.
+    pub skipped: u64,
+}
+
+/// Finds (or creates, in the caller's transaction) the series of each finite point.
+pub(crate) fn resolve_points(
+    conn: &Connection,
+    path: &Path,
+    cached: &HashMap<String, HashMap<String, i64>>,
+    points: &[SeriesPoint],
+) -> Result<Resolved, StoreError> {
+    let mut out = Resolved {
+        points: Vec::with_capacity(points.len()),
+        new_series: Vec::new(),
+        skipped: 0,
+    };
+    for p in points {
+        if !p.value.is_finite() {
+            out.skipped += 1;
+            continue;
+        }
+        let labels = p.label_key();
+        let known = cached.get(p.name).and_then(|m| m.get(&labels)).copied();
+        let id = match known.or_else(|| {
+            out.new_series
+                .iter()
+                .find(|(n, l, _)| *n == p.name && *l == labels)
+                .map(|s| s.2)
+        }) {
+            Some(id) => id,
+            None => {
+                let id = series_id(conn, p.name, &labels, p.kind).map_err(|c| {
+                    sql_error(path, format!("adding series {}{{{labels}}}", p.name), c)
+                })?;
+                out.new_series.push((p.name, labels, id));
+                id
+            }
+        };
+        out.points.push((id, p.value));
+    }
+    Ok(out)
+}
 
 impl Store {
     /// Stores one sampling round in one transaction: the raw sample (always a new row, even when
@@ -88,52 +112,28 @@ impl Store {
     /// On error nothing of the round is stored.
     pub fn write(&mut self, raw: &RawSample, points: &[SeriesPoint]) -> Result<(), StoreError> {
         let ts = raw.ts_unix_ms;
-        let json =
-            serde_json::to_string(raw).map_err(|cause| StoreError::Encode { ts_ms: ts, cause })?;
         let path = self.path.as_path();
-        let cached = &self.series_ids;
-        let mut new_series: Vec<(&'static str, String, i64)> = Vec::new();
-        let mut skipped = 0_u64;
-
         let tx = self
             .conn
             .transaction()
             .map_err(on_sql(path, "beginning a write"))?;
-        tx.prepare_cached(INSERT_SAMPLE)
-            .and_then(|mut st| st.execute(params![ts, json]))
-            .map_err(|c| sql_error(path, format!("inserting sample at ts_ms {ts}"), c))?;
-
-        let minute = bucket_start(ts, MINUTE_MS);
-        let hour = bucket_start(ts, HOUR_MS);
-        for p in points {
-            if !p.value.is_finite() {
-                skipped += 1;
-                continue;
-            }
-            let labels = p.label_key();
-            let known = cached.get(p.name).and_then(|m| m.get(&labels)).copied();
-            let id = match known.or_else(|| {
-                new_series
-                    .iter()
-                    .find(|(n, l, _)| *n == p.name && *l == labels)
-                    .map(|s| s.2)
-            }) {
-                Some(id) => id,
-                None => {
-                    let id = series_id(&tx, p.name, &labels, p.kind).map_err(|c| {
-                        sql_error(path, format!("adding series {}{{{labels}}}", p.name), c)
-                    })?;
-                    new_series.push((p.name, labels, id));
-                    id
-                }
-            };
-            write_point(&tx, id, ts, p.value, minute, hour)
-                .map_err(|c| sql_error(path, format!("writing {} at ts_ms {ts}", p.name), c))?;
-        }
+        insert_sample(&tx, path, raw)?;
+        let resolved = resolve_points(&tx, path, &self.series_ids, points)?;
+        let round = Round {
+            ts_ms: ts,
+            points: resolved.points,
+        };
+        apply_rounds(&tx, std::slice::from_ref(&round))
+            .map_err(|c| sql_error(path, format!("writing the points of ts_ms {ts}"), c))?;
         tx.commit()
             .map_err(|c| sql_error(path, format!("committing sample at ts_ms {ts}"), c))?;
+        self.remember(resolved.new_series, resolved.skipped);
+        Ok(())
+    }
 
-        // Only after the commit: a rolled-back series id must never be cached.
+    /// After a commit: caches the series it created (a rolled-back series id must never be
+    /// cached) and counts the values it skipped.
+    pub(crate) fn remember(&mut self, new_series: Vec<(&'static str, String, i64)>, skipped: u64) {
         for (name, labels, id) in new_series {
             self.series_ids
                 .entry(name.to_owned())
@@ -141,13 +141,14 @@ impl Store {
                 .insert(labels, id);
         }
         self.skipped_non_finite += skipped;
-        Ok(())
     }
 
     /// Deletes rows older than the retention, relative to `now_ms` (see the crate docs), and
     /// series left without rows, and seals the raw samples of UTC hours that ended by `now_ms`
     /// into compressed blocks, in one transaction.
     pub fn prune(&mut self, now_ms: i64) -> Result<PruneStats, StoreError> {
+        // Pending points first, so none is left behind the cut or out of the rollups.
+        self.fold_pending()?;
         let raw_cut = now_ms.saturating_sub(duration_ms(self.retention.raw));
         let points_cut = now_ms.saturating_sub(duration_ms(self.retention.points));
         // A bucket goes once it ended at or before the cut: start + width <= cut.
@@ -249,36 +250,4 @@ fn series_id(
     conn.prepare_cached("INSERT INTO series (name, labels, kind) VALUES (?1, ?2, ?3)")?
         .execute(params![name, labels, kind_text(kind)])?;
     Ok(conn.last_insert_rowid())
-}
-
-/// Inserts one finite point and folds it into both rollups.
-fn write_point(
-    conn: &Connection,
-    id: i64,
-    ts: i64,
-    value: f64,
-    minute: i64,
-    hour: i64,
-) -> rusqlite::Result<()> {
-    let inserted = conn
-        .prepare_cached(
-            "INSERT INTO points (series_id, ts_ms, value) VALUES (?1, ?2, ?3)
-             ON CONFLICT (series_id, ts_ms) DO NOTHING",
-        )?
-        .execute(params![id, ts, value])?;
-    if inserted == 1 {
-        conn.prepare_cached(UPSERT_1M)?
-            .execute(params![id, minute, value, ts])?;
-        conn.prepare_cached(UPSERT_1H)?
-            .execute(params![id, hour, value, ts])?;
-        return Ok(());
-    }
-    // Same series, same time: the later write wins, and its buckets are recomputed.
-    conn.prepare_cached("UPDATE points SET value = ?3 WHERE series_id = ?1 AND ts_ms = ?2")?
-        .execute(params![id, ts, value])?;
-    conn.prepare_cached(RECOMPUTE_1M)?
-        .execute(params![id, minute])?;
-    conn.prepare_cached(RECOMPUTE_1H)?
-        .execute(params![id, hour])?;
-    Ok(())
 }

@@ -2,6 +2,10 @@
 //! several moments; after each kill the file must be intact and hold every round the child
 //! reported committed, with rollups that agree with the points.
 //!
+//! The same with deferred writes: the child keeps each round's points pending and folds every
+//! few rounds (as the hub does), so kills land in writes and in folds; after each kill the
+//! pending rounds are folded and the same checks must hold.
+//!
 //! The child is this test binary, re-executed to run only `crash_writer_child` (ignored in
 //! normal runs, and a no-op without the environment variable).
 
@@ -20,6 +24,8 @@ use crate::{Retention, Store};
 
 /// Tells the re-executed binary which store to write.
 const CHILD_ENV: &str = "INFERMON_STORE_CRASH_CHILD_DB";
+/// Set (to N) for a child that writes deferred and folds every N rounds.
+const CHILD_DEFER_ENV: &str = "INFERMON_STORE_CRASH_CHILD_FOLD_EVERY";
 /// libtest path of the child test.
 const CHILD_TEST: &str = "tests::crash::crash_writer_child";
 /// Series per round.
@@ -54,13 +60,27 @@ fn crash_writer_child() {
     let Some(path) = std::env::var_os(CHILD_ENV) else {
         return;
     };
+    let fold_every: Option<u64> = std::env::var(CHILD_DEFER_ENV)
+        .ok()
+        .map(|v| v.parse().unwrap());
     let mut store = Store::open(Path::new(&path), Retention::default()).unwrap();
     let mut committed = store.stats().unwrap().samples;
     let mut out = std::io::stdout().lock();
     let started = Instant::now();
     while started.elapsed() < CHILD_MAX {
         let ts = T0 + committed as i64 * STEP_MS;
-        store.write(&sample(ts), &round_points(committed)).unwrap();
+        match fold_every {
+            None => store.write(&sample(ts), &round_points(committed)).unwrap(),
+            Some(n) => {
+                if store
+                    .write_deferred(&sample(ts), &round_points(committed))
+                    .unwrap()
+                    >= n
+                {
+                    store.fold_pending().unwrap();
+                }
+            }
+        }
         committed += 1;
         writeln!(out, "committed {committed}").unwrap();
         out.flush().unwrap();
@@ -79,6 +99,16 @@ impl Drop for KillOnDrop {
 
 #[test]
 fn kill_during_writes_keeps_every_committed_round() {
+    kill_runs(None);
+}
+
+#[test]
+fn kill_during_deferred_writes_and_folds_keeps_every_committed_round() {
+    kill_runs(Some(7));
+}
+
+/// Six runs of the child, each killed at another moment; `fold_every` as [`CHILD_DEFER_ENV`].
+fn kill_runs(fold_every: Option<u64>) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("history.db");
     let exe = std::env::current_exe().unwrap();
@@ -91,7 +121,11 @@ fn kill_during_writes_keeps_every_committed_round() {
     for (run, base_ms) in [3_u64, 60, 15, 250, 120, 40].into_iter().enumerate() {
         let jitter_ms = u64::from(nanos.rotate_left(run as u32 * 7)) % 25;
         let stderr_path = dir.path().join(format!("child-{run}.stderr"));
-        let child = Command::new(&exe)
+        let mut cmd = Command::new(&exe);
+        if let Some(n) = fold_every {
+            cmd.env(CHILD_DEFER_ENV, n.to_string());
+        }
+        let child = cmd
             .args([
                 CHILD_TEST,
                 "--exact",
@@ -155,7 +189,10 @@ fn check_store(path: &Path, run: usize) -> u64 {
             .unwrap();
         assert_eq!(integrity, "ok", "run {run}");
     }
-    let store = Store::open(path, Retention::default()).unwrap();
+    let mut store = Store::open(path, Retention::default()).unwrap();
+    // Rounds a deferred writer left pending are folded now, as the hub does on its next read.
+    let pending = store.pending_rounds();
+    assert_eq!(store.fold_pending().unwrap(), pending, "run {run}");
     let samples = store.raw_samples(i64::MIN, i64::MAX, usize::MAX).unwrap();
     let n = samples.len() as u64;
     for (i, s) in samples.iter().enumerate() {

@@ -2,6 +2,7 @@
 
 mod clock;
 mod crash;
+mod deferred;
 mod full;
 mod outbox;
 mod query;
