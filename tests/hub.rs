@@ -390,7 +390,7 @@ async fn a_bad_sample_is_refused_alone_and_the_rest_of_its_batch_is_stored() {
     for (i, ts) in times.iter().enumerate() {
         let mut raw = testing::sample_with_engine(i as u64 * 2000, 0.0, 0.0);
         raw.ts_unix_ms = *ts;
-        let snapshot = derive(None, &raw, &DeriveSettings::default());
+        let snapshot = derive(None, &raw, &DeriveSettings::default()).into();
         let s = PushedSample {
             raw,
             snapshot,

@@ -26,6 +26,7 @@ pub use route::{route, Candidate, NoRoute, RouteChoice, RouteSettings};
 use infermon_detect::Observation;
 use infermon_model::Snapshot;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// What the fleet knows of one node.
 #[derive(Debug, Clone, Serialize)]
@@ -36,8 +37,8 @@ pub struct Node {
     pub last_seen_unix_ms: i64,
     /// The node's sampling interval, seconds (from its last snapshot).
     pub interval_seconds: f64,
-    /// Its latest snapshot.
-    pub snapshot: Snapshot,
+    /// Its latest snapshot (shared with the push it came in: a fleet view copies no snapshot).
+    pub snapshot: Arc<Snapshot>,
     /// Its open observations.
     pub observations: Vec<Observation>,
     /// Where it serves the OpenAI/Ollama APIs, as it advertised (`--advertise-url`).

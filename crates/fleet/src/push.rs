@@ -16,6 +16,7 @@ use infermon_detect::Observation;
 use infermon_model::raw::RawSample;
 use infermon_model::Snapshot;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// The join request's body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,7 +40,8 @@ pub struct PushedSample {
     /// What the node read (the hub stores it like the agent does).
     pub raw: RawSample,
     /// What the node derived from it (the hub ranks and routes on it, and stores its series).
-    pub snapshot: Snapshot,
+    /// Shared: the hub's fleet views hold it without copying (the wire form is the snapshot).
+    pub snapshot: Arc<Snapshot>,
     /// The node's observations open at that time.
     #[serde(default)]
     pub observations: Vec<Observation>,
@@ -191,7 +193,7 @@ mod tests {
     fn sample(ts: i64) -> PushedSample {
         let mut raw = testing::sample_with_engine(0, 0.0, 0.0);
         raw.ts_unix_ms = ts;
-        let snapshot = derive(None, &raw, &DeriveSettings::default());
+        let snapshot = derive(None, &raw, &DeriveSettings::default()).into();
         PushedSample {
             raw,
             snapshot,
@@ -223,7 +225,7 @@ mod tests {
         let e = check_sample(&sample(NOW + MAX_FUTURE_MS + 1), NOW).unwrap_err();
         assert!(e.to_string().contains("300.0 s ahead"), "{e}");
         let mut m = sample(NOW);
-        m.snapshot.ts_unix_ms -= 2000;
+        Arc::make_mut(&mut m.snapshot).ts_unix_ms -= 2000;
         assert!(matches!(
             check_sample(&m, NOW),
             Err(BatchError::Mismatch { .. })

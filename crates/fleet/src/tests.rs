@@ -33,7 +33,7 @@ fn node(name: &str, model: &str, wes: Option<f64>) -> Node {
         name: name.to_string(),
         last_seen_unix_ms: NOW - 1_000,
         interval_seconds: 2.0,
-        snapshot,
+        snapshot: Arc::new(snapshot),
         observations: Vec::new(),
         endpoint: None,
     }
@@ -73,7 +73,7 @@ fn measured(n: &mut Node, model: &str, ttft_ms: f64, e2e_ms: f64) {
     .unwrap();
     r.ttft_ms = Some(s(ttft_ms));
     r.e2e_ms = Some(s(e2e_ms));
-    n.snapshot.requests.push(r);
+    Arc::make_mut(&mut n.snapshot).requests.push(r);
 }
 
 #[test]
@@ -96,7 +96,7 @@ fn liveness_follows_the_interval_then_a_minute() {
 #[test]
 fn leaderboard_ranks_by_penalized_wes_and_lists_the_rest_with_why() {
     let mut hot = node("hot", "m", Some(80.0));
-    hot.snapshot.efficiency.wes = Ok(Wes {
+    Arc::make_mut(&mut hot.snapshot).efficiency.wes = Ok(Wes {
         raw: 100.0,
         penalized: 40.0,
         thermal_cost_percent: 60.0,
@@ -142,7 +142,7 @@ fn a_loaded_node_beats_a_faster_one_that_would_have_to_load_the_model() {
     measured(&mut loaded, "qwen", 300.0, 4_000.0);
     let mut fast = node("fast", "llama", Some(50.0));
     measured(&mut fast, "qwen", 40.0, 800.0);
-    fast.snapshot.engines[0].models = Some(vec![ModelFigures {
+    Arc::make_mut(&mut fast.snapshot).engines[0].models = Some(vec![ModelFigures {
         raw: ModelRaw {
             name: "qwen".into(),
             state: "stopped".into(),
@@ -180,7 +180,7 @@ fn a_throttling_or_queued_node_loses_to_a_healthy_one() {
     let r = route(&[throttled.clone(), healthy.clone()], "m", NOW, &s).unwrap();
     assert_eq!(r.node, "throttled", "{r:#?}");
     // A queue of four one-second requests on one slot outweighs a 10 ms TTFT edge.
-    throttled.snapshot.engines[0].requests_waiting = Some(4.0);
+    Arc::make_mut(&mut throttled.snapshot).engines[0].requests_waiting = Some(4.0);
     let r = route(&[throttled, healthy], "m", NOW, &s).unwrap();
     assert_eq!(r.node, "healthy", "{r:#?}");
 }
@@ -192,7 +192,7 @@ fn a_down_node_is_never_chosen_and_no_node_is_a_503_with_reasons() {
     let mut stale = node("stale", "m", Some(1000.0));
     stale.last_seen_unix_ms = NOW - 30_000;
     let mut engine_dead = node("dead", "m", Some(1000.0));
-    engine_dead.snapshot.engines[0].up = false;
+    Arc::make_mut(&mut engine_dead.snapshot).engines[0].up = false;
     let slow = node("slow", "m", Some(1.0));
     let fleet = [down.clone(), stale.clone(), engine_dead.clone(), slow];
     let r = route(&fleet, "m", NOW, &RouteSettings::default()).unwrap();
@@ -228,8 +228,16 @@ fn slo_misses_and_full_kv_cost_more() {
     measured(&mut missing, "m", 900.0, 1_000.0);
     let mut meeting = node("meeting", "m", Some(10.0));
     measured(&mut meeting, "m", 950.0, 1_000.0);
-    meeting.snapshot.requests[0].ttft_ms.as_mut().unwrap().p99 = 500.0;
-    missing.snapshot.requests[0].ttft_ms.as_mut().unwrap().p99 = 3_000.0;
+    Arc::make_mut(&mut meeting.snapshot).requests[0]
+        .ttft_ms
+        .as_mut()
+        .unwrap()
+        .p99 = 500.0;
+    Arc::make_mut(&mut missing.snapshot).requests[0]
+        .ttft_ms
+        .as_mut()
+        .unwrap()
+        .p99 = 3_000.0;
     let s = RouteSettings {
         slo_ttft_ms: Some(1_000.0),
         ..RouteSettings::default()
@@ -241,11 +249,16 @@ fn slo_misses_and_full_kv_cost_more() {
     // The same two without the SLO, one with its KV cache nearly full.
     let mut full = meeting.clone();
     full.name = "full".into();
-    full.snapshot.requests[0].ttft_ms.as_mut().unwrap().p50 = 900.0;
-    full.snapshot.engines[0].scheduler = vec![serde_json::from_value(serde_json::json!({
-        "model": "m", "kv_usage_ratio": 0.95
-    }))
-    .unwrap()];
+    Arc::make_mut(&mut full.snapshot).requests[0]
+        .ttft_ms
+        .as_mut()
+        .unwrap()
+        .p50 = 900.0;
+    Arc::make_mut(&mut full.snapshot).engines[0].scheduler =
+        vec![serde_json::from_value(serde_json::json!({
+            "model": "m", "kv_usage_ratio": 0.95
+        }))
+        .unwrap()];
     let r = route(&[full, meeting], "m", NOW, &RouteSettings::default()).unwrap();
     assert_eq!(r.node, "meeting", "{r:#?}");
     assert!(r.candidates[1].why.contains("KV cache 95 % (×2)"), "{r:#?}");

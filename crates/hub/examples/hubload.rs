@@ -103,7 +103,7 @@ fn templates(interval_ms: i64) -> (Vec<String>, String) {
         }
         let sample = PushedSample {
             raw,
-            snapshot: snap,
+            snapshot: snap.into(),
             observations: Vec::new(),
             endpoint: None,
         };

@@ -77,7 +77,7 @@ pub async fn run_hub_enqueuer(
         };
         let sample = PushedSample {
             raw: round.0.clone(),
-            snapshot: (*round.1).clone(),
+            snapshot: round.1.clone(),
             observations: observations(),
             endpoint: endpoint.clone(),
         };
