@@ -267,6 +267,7 @@ pub fn run(a: HubArgs) -> anyhow::Result<ExitCode> {
         allowed_hosts: hosts.into(),
         route: route_settings,
         alerts: alert_stats,
+        writes: infermon_api::write_slots(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -14,6 +14,7 @@ use axum::{Json, Router};
 use infermon_fleet::push::JoinRequest;
 use infermon_fleet::RouteSettings;
 use infermon_hub::{Hub, HubError};
+use tokio::sync::Semaphore;
 
 use crate::guard::{bearer, check, constant_time_eq};
 use crate::query::{history_query, query_pairs};
@@ -33,6 +34,29 @@ pub struct HubState {
     pub route: Arc<RouteSettings>,
     /// Alert delivery counters for `/metrics`, when `--alert` targets are set.
     pub alerts: Option<infermon_alert::AlertStatsHandle>,
+    /// How many pushes and folds touch the node stores at once ([`write_slots`]).
+    pub writes: Arc<WriteSlots>,
+}
+
+/// Limits on the blocking store work the hub runs at once. A push waits for a slot as a
+/// task, not as a thread: unbounded, a thousand nodes' pushes became hundreds of threads
+/// competing for two cores and queueing behind whichever held a lock when it was
+/// descheduled. Folds (and the checkpoint after each) have slots of their own, so a fold
+/// that waits on the disk never holds a push back (docs/PERFORMANCE.md, "Hub scale").
+#[derive(Debug)]
+pub struct WriteSlots {
+    push: Semaphore,
+    fold: Semaphore,
+}
+
+/// Pushes: four per core (a push mostly waits on SQLite's file writes, not the CPU); folds:
+/// one per core.
+pub fn write_slots() -> Arc<WriteSlots> {
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    Arc::new(WriteSlots {
+        push: Semaphore::new(cores.max(2) * 4),
+        fold: Semaphore::new(cores.max(2)),
+    })
 }
 
 impl From<HubError> for ApiError {
@@ -80,6 +104,13 @@ async fn guard(State(st): State<HubState>, req: Request, next: Next) -> Response
         }
     }
     next.run(req).await
+}
+
+fn closed(e: tokio::sync::AcquireError) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("hub shutting down: {e}"),
+    )
 }
 
 async fn blocking<T: Send + 'static>(
@@ -130,7 +161,23 @@ async fn push(
         }
     };
     let hub = st.hub.clone();
-    let (_, reply) = blocking(move || hub.push(&token, &body, snappy, now_ms())).await?;
+    let (node, reply) = {
+        let _slot = st.writes.push.acquire().await.map_err(closed)?;
+        blocking(move || hub.push(&token, &body, snappy, now_ms())).await?
+    };
+    // Folding a node's pending rounds is not the push's business: it runs after the answer.
+    if st.hub.fold_due(&node) {
+        let (hub, writes) = (st.hub.clone(), st.writes.clone());
+        tokio::spawn(async move {
+            let Ok(_slot) = writes.fold.acquire().await else {
+                return;
+            };
+            let r = tokio::task::spawn_blocking(move || hub.fold(&node)).await;
+            if let Ok(Err(e)) = r {
+                tracing::warn!(status = e.status, "hub: {}", e.message);
+            }
+        });
+    }
     Ok(Json(reply).into_response())
 }
 
@@ -322,6 +369,7 @@ mod tests {
             allowed_hosts: Vec::new().into(),
             route: Arc::new(RouteSettings::default()),
             alerts: None,
+            writes: write_slots(),
         })
     }
 

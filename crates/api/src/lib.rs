@@ -48,7 +48,7 @@ mod streams;
 
 pub use error::ApiError;
 pub use exposition::render;
-pub use hub::{hub_app, HubState};
+pub use hub::{hub_app, write_slots, HubState, WriteSlots};
 pub use query::parse_time;
 pub use serve::{serve, serve_with, ServeLimits};
 

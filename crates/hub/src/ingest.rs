@@ -179,17 +179,22 @@ impl Hub {
                     reply.duplicates += 1;
                     continue;
                 }
-                store.write(&s.raw, &s.snapshot.series()).map_err(|e| {
-                    HubError::new(
-                        if e.is_disk_full() { 507 } else { 500 },
-                        format!("node {node}: storing the sample at {ts} ms: {e}"),
-                    )
-                })?;
+                // The raw sample is stored now and the points pend until the next fold:
+                // acknowledged means on disk, and the fold writes many rounds' points at once.
+                let pending = store
+                    .write_deferred(&s.raw, &s.snapshot.series())
+                    .map_err(|e| {
+                        HubError::new(
+                            if e.is_disk_full() { 507 } else { 500 },
+                            format!("node {node}: storing the sample at {ts} ms: {e}"),
+                        )
+                    })?;
+                slot.pending.store(pending, Ordering::Relaxed);
                 reply.accepted += 1;
             }
         }
-        // The newest sample by time becomes the node's current state; it is written to the
-        // registry every PERSIST_EVERY_MS (one shared file: not at every push).
+        // The newest sample by time becomes the node's current state; it is kept in the
+        // node's own store every PERSIST_EVERY_MS (not at every push).
         let newest = samples
             .into_iter()
             .max_by_key(|s| s.raw.ts_unix_ms)
@@ -213,8 +218,9 @@ impl Hub {
         let last = slot.persisted_ms.load(Ordering::Relaxed);
         if now_ms - last >= crate::PERSIST_EVERY_MS || now_ms < last {
             slot.persisted_ms.store(now_ms, Ordering::Relaxed);
-            let kept = current.and_then(|c| serde_json::to_string(&*c).ok());
-            self.registry()?.seen(&node, now_ms, kept.as_deref())?;
+            if let Some(c) = current {
+                crate::keep_last_push(&node, &slot, &c, now_ms)?;
+            }
         }
         Ok((node, reply))
     }

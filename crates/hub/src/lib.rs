@@ -12,11 +12,13 @@
 mod ingest;
 pub mod limits;
 pub mod registry;
+#[cfg(test)]
+mod tests;
 mod view;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use infermon_detect::Observation;
@@ -83,7 +85,18 @@ struct NodeSlot {
     latest: Mutex<Option<Latest>>,
     /// When its last push was last written to the registry, ms (0: not yet).
     persisted_ms: std::sync::atomic::AtomicI64,
+    /// Rounds in its store whose points are pending (`Store::write_deferred`), as of the last
+    /// write or fold.
+    pending: AtomicU64,
+    /// A fold of it is claimed ([`Hub::fold_due`]) and not finished.
+    folding: AtomicBool,
 }
+
+/// Pending rounds at which a node's store is folded (`Hub::fold_due`): 32 s of a node
+/// pushing every 2 s. A fold of 16 rounds costs about what 2 writes of one round did
+/// (docs/PERFORMANCE.md, "Hub scale"); the fleet history folds before it reads, so the
+/// points are never missing from an answer.
+pub const FOLD_ROUNDS: u64 = 16;
 
 /// How often a node's last push and last-seen time are written to the registry: on a
 /// restart the hub shows each node as it was at most this long before.
@@ -100,7 +113,7 @@ pub struct Hub {
     dir: PathBuf,
     join_token: String,
     retention: Retention,
-    registry: Mutex<Registry>,
+    registry: Registry,
     nodes: Mutex<HashMap<String, Arc<NodeSlot>>>,
     /// Ingest counters.
     pub stats: Stats,
@@ -121,28 +134,59 @@ impl Hub {
             dir: dir.to_path_buf(),
             join_token: join_token.to_string(),
             retention,
-            registry: Mutex::new(registry),
+            registry,
             nodes: Mutex::new(HashMap::new()),
             stats: Stats::default(),
         };
         for r in hub.registry()?.all_with_last_push()? {
-            let Some(text) = r.last_push else { continue };
-            match serde_json::from_str::<PushedSample>(&text) {
-                Ok(sample) => {
-                    let slot = hub.slot(&r.name)?;
-                    *lock(&slot.latest)? = Some(Latest {
-                        received_ms: r.last_seen_ms.unwrap_or(r.joined_ms),
-                        sample: Arc::new(sample),
-                    });
-                }
-                Err(e) => tracing::warn!(
-                    "hub: the last push of {} kept in the registry cannot be read ({e}); it is \
-                     shown once it pushes again",
-                    r.name
-                ),
-            }
+            hub.restore_last_push(r)?;
         }
         Ok(hub)
+    }
+
+    /// Puts a registered node's last push from before a restart back as its current state:
+    /// from its store (`meta` keys [`META_LAST_PUSH`], [`META_LAST_SEEN`]), else from the
+    /// registry, where hubs before 2026-12-06 kept it.
+    fn restore_last_push(&self, r: registry::Registered) -> Result<(), HubError> {
+        let has_store = self
+            .dir
+            .join("nodes")
+            .join(format!("{}.db", r.name))
+            .exists();
+        let mut kept = r
+            .last_push
+            .map(|t| (t, r.last_seen_ms.unwrap_or(r.joined_ms)));
+        if has_store {
+            let slot = self.slot(&r.name)?;
+            let store = lock(&slot.store)?;
+            let meta = |key| {
+                store
+                    .meta_value(key)
+                    .map_err(|e| HubError::internal(format!("node {}: {e}", r.name)))
+            };
+            if let Some(text) = meta(META_LAST_PUSH)? {
+                let seen = meta(META_LAST_SEEN)?.and_then(|v| v.parse().ok());
+                kept = Some((text, seen.unwrap_or(r.joined_ms)));
+            }
+        }
+        let Some((text, seen_ms)) = kept else {
+            return Ok(());
+        };
+        match serde_json::from_str::<PushedSample>(&text) {
+            Ok(sample) => {
+                let slot = self.slot(&r.name)?;
+                *lock(&slot.latest)? = Some(Latest {
+                    received_ms: seen_ms,
+                    sample: Arc::new(sample),
+                });
+            }
+            Err(e) => tracing::warn!(
+                "hub: the last push kept for {} cannot be read ({e}); it is shown once it \
+                 pushes again",
+                r.name
+            ),
+        }
+        Ok(())
     }
 
     /// Nodes that joined (revoked ones included).
@@ -155,8 +199,8 @@ impl Hub {
         &self.dir
     }
 
-    fn registry(&self) -> Result<std::sync::MutexGuard<'_, Registry>, HubError> {
-        lock(&self.registry)
+    fn registry(&self) -> Result<&Registry, HubError> {
+        Ok(&self.registry)
     }
 
     /// The slot of `name`, opening its store on first use.
@@ -178,10 +222,13 @@ impl Hub {
         store
             .set_footprint(NODE_CACHE_KIB, NODE_CHECKPOINT_PAGES, NODE_WAL_LIMIT_BYTES)
             .map_err(|e| HubError::internal(format!("opening the store of node {name}: {e}")))?;
+        let pending = AtomicU64::new(store.pending_rounds());
         let slot = Arc::new(NodeSlot {
+            pending,
             store: Mutex::new(store),
             latest: Mutex::new(None),
             persisted_ms: std::sync::atomic::AtomicI64::new(0),
+            folding: AtomicBool::new(false),
         });
         nodes.insert(name.to_string(), slot.clone());
         Ok(slot)
@@ -196,20 +243,32 @@ impl Hub {
             .collect();
         let mut out = Vec::with_capacity(slots.len());
         for (name, slot) in slots {
-            let Some(l) = lock(&slot.latest)?.clone() else {
-                continue;
-            };
-            out.push(Node {
-                name,
-                last_seen_unix_ms: l.received_ms,
-                interval_seconds: l.sample.snapshot.agent.interval_seconds,
-                snapshot: l.sample.snapshot.clone(),
-                observations: l.sample.observations.clone(),
-                endpoint: l.sample.endpoint.clone(),
-            });
+            out.extend(Self::fleet_entry(name, &slot)?);
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
+    }
+
+    /// One node as [`Hub::fleet`] has it (`None`: unknown, or joined and never pushed).
+    fn fleet_node(&self, name: &str) -> Result<Option<Node>, HubError> {
+        let slot = lock(&self.nodes)?.get(name).cloned();
+        match slot {
+            Some(slot) => Self::fleet_entry(name.to_string(), &slot),
+            None => Ok(None),
+        }
+    }
+
+    /// A node's latest push as the fleet crate reads it; the snapshot is shared, not copied.
+    fn fleet_entry(name: String, slot: &NodeSlot) -> Result<Option<Node>, HubError> {
+        let latest = lock(&slot.latest)?;
+        Ok(latest.as_ref().map(|l| Node {
+            name,
+            last_seen_unix_ms: l.received_ms,
+            interval_seconds: l.sample.snapshot.agent.interval_seconds,
+            snapshot: l.sample.snapshot.clone(),
+            observations: l.sample.observations.clone(),
+            endpoint: l.sample.endpoint.clone(),
+        }))
     }
 
     /// Where each node that advertises one serves the OpenAI/Ollama APIs, from its latest
@@ -246,8 +305,9 @@ impl Hub {
         let mut failed = 0;
         for (name, slot) in slots {
             let r = lock(&slot.store).and_then(|mut s| {
-                s.prune(now_ms)
-                    .map_err(|e| HubError::internal(e.to_string()))
+                let r = s.prune(now_ms);
+                slot.pending.store(s.pending_rounds(), Ordering::Relaxed);
+                r.map_err(|e| HubError::internal(e.to_string()))
             });
             if let Err(e) = r {
                 tracing::warn!("hub: pruning the store of node {name}: {e}");
@@ -270,10 +330,60 @@ impl Hub {
             ));
         }
         let slot = self.slot(node)?;
-        let store = lock(&slot.store)?;
+        let mut store = lock(&slot.store)?;
+        Self::fold_locked(node, &slot, &mut store)?;
         store
             .history(q)
             .map_err(|e| HubError::internal(format!("history of node {node}: {e}")))
+    }
+
+    /// Whether `node`'s store holds [`FOLD_ROUNDS`] or more pending rounds and no fold of it
+    /// is claimed yet: `true` claims it, and the caller then calls [`Hub::fold`] (the push
+    /// handler does, after answering). One fold at a time per node, however many pushes
+    /// arrive while one waits.
+    pub fn fold_due(&self, node: &str) -> bool {
+        lock(&self.nodes)
+            .ok()
+            .and_then(|n| n.get(node).cloned())
+            .is_some_and(|s| {
+                s.pending.load(Ordering::Relaxed) >= FOLD_ROUNDS
+                    && s.folding
+                        .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+                        .is_ok()
+            })
+    }
+
+    /// Folds `node`'s pending rounds into its history (`Store::fold_pending`), then
+    /// checkpoints its WAL (a node store's automatic checkpoint is a backstop only:
+    /// [`NODE_CHECKPOINT_PAGES`]); answers how many rounds were folded. Ends the claim
+    /// [`Hub::fold_due`] made.
+    pub fn fold(&self, node: &str) -> Result<u64, HubError> {
+        let slot = self.slot(node)?;
+        let r = (|| {
+            let mut store = lock(&slot.store)?;
+            let folded = Self::fold_locked(node, &slot, &mut store)?;
+            store.checkpoint().map_err(|e| {
+                HubError::new(
+                    if e.is_disk_full() { 507 } else { 500 },
+                    format!("node {node}: checkpointing its store: {e}"),
+                )
+            })?;
+            Ok(folded)
+        })();
+        slot.folding.store(false, Ordering::Release);
+        r
+    }
+
+    fn fold_locked(node: &str, slot: &NodeSlot, store: &mut Store) -> Result<u64, HubError> {
+        let r = store.fold_pending();
+        slot.pending
+            .store(store.pending_rounds(), Ordering::Relaxed);
+        r.map_err(|e| {
+            HubError::new(
+                if e.is_disk_full() { 507 } else { 500 },
+                format!("node {node}: folding its pending rounds: {e}"),
+            )
+        })
     }
 
     /// Open observations of every node with its name (for alerts and the API).
@@ -285,10 +395,43 @@ impl Hub {
     }
 }
 
+/// `meta` key of a node's store holding its last push (JSON of `PushedSample`), kept every
+/// [`PERSIST_EVERY_MS`] so a restarted hub serves the fleet at once.
+pub const META_LAST_PUSH: &str = "hub.last_push";
+/// `meta` key of a node's store holding when that push was received, ms.
+pub const META_LAST_SEEN: &str = "hub.last_seen_ms";
+
+/// Keeps `sample` as `node`'s last push in its own store. In the node's store, not the
+/// registry: the registry is read at every push to authenticate it, and a shared file
+/// written ~100 times a second made those reads wait (1000 nodes: authentication p50 80 ms).
+fn keep_last_push(
+    node: &str,
+    slot: &NodeSlot,
+    sample: &PushedSample,
+    now_ms: i64,
+) -> Result<(), HubError> {
+    let text = serde_json::to_string(sample)
+        .map_err(|e| HubError::internal(format!("node {node}: encoding its last push: {e}")))?;
+    let store = lock(&slot.store)?;
+    store
+        .set_meta_value(META_LAST_PUSH, Some(&text))
+        .and_then(|()| store.set_meta_value(META_LAST_SEEN, Some(&now_ms.to_string())))
+        .map_err(|e| {
+            HubError::new(
+                if e.is_disk_full() { 507 } else { 500 },
+                format!("node {node}: keeping its last push: {e}"),
+            )
+        })
+}
+
 /// Page cache of each node's store, KiB.
 const NODE_CACHE_KIB: i64 = 256;
-/// WAL pages between checkpoints of each node's store (4 KiB pages: 512 KiB).
-const NODE_CHECKPOINT_PAGES: i64 = 128;
+/// WAL pages at which a node's store checkpoints by itself (4 KiB pages: 4 MiB). The hub
+/// checkpoints each store after folding it ([`Hub::fold`]), about 100 pages after the last
+/// time, so in steady state this never fires: a checkpoint inside a commit made the push
+/// that crossed it wait for two fsyncs, hundreds of ms while the kernel wrote back
+/// (docs/PERFORMANCE.md, "Hub scale"). It bounds the WAL if folds fail.
+const NODE_CHECKPOINT_PAGES: i64 = 1024;
 /// WAL size kept after a checkpoint, bytes.
 const NODE_WAL_LIMIT_BYTES: i64 = 512 * 1024;
 

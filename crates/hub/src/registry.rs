@@ -1,11 +1,14 @@
 //! The hub's node registry (`hub.db`): which names joined, the SHA-256 of each node's token
-//! (never the token itself), revocations, and each node's last push (so a restarted hub
-//! serves the fleet at once).
+//! (never the token itself) and revocations. It is written only when a node joins or is
+//! revoked, so the lookup at every push never waits on a writer. (Hubs before 2026-12-06 also
+//! kept each node's last push here, `last_seen_ms` and `last_push`; they are read once at
+//! start for a node whose store holds none. Each node's store keeps it now.)
 //!
 //! Every lookup reads the file, so `infermon hub revoke NAME` run beside a running hub takes
 //! effect on that node's next push.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension};
@@ -33,16 +36,21 @@ pub struct Registered {
     pub joined_ms: i64,
     /// When it was revoked, if it was.
     pub revoked_ms: Option<i64>,
-    /// When the hub last stored a push of it.
+    /// When a hub before 2026-12-06 last stored a push of it (newer hubs keep it in the
+    /// node's store).
     pub last_seen_ms: Option<i64>,
-    /// Its newest pushed sample kept (JSON of a `PushedSample`), if any; only read by
-    /// [`Registry::all_with_last_push`].
+    /// Its newest pushed sample as a hub before 2026-12-06 kept it (JSON of a
+    /// `PushedSample`), if any; only read by [`Registry::all_with_last_push`].
     pub last_push: Option<String>,
 }
 
 /// The open registry.
 pub struct Registry {
-    conn: Connection,
+    /// Lookups (authenticating every push, listing nodes). WAL lets them go on while the
+    /// writer commits or checkpoints.
+    reader: Mutex<Connection>,
+    /// Joins and revocations.
+    writer: Mutex<Connection>,
     path: PathBuf,
 }
 
@@ -73,20 +81,42 @@ impl Registry {
     /// Opens (creating) `DIR/hub.db`.
     pub fn open(dir: &Path) -> Result<Registry, HubError> {
         let path = dir.join("hub.db");
-        let conn = Connection::open(&path).map_err(sql(&path, "opening"))?;
-        conn.busy_timeout(Duration::from_secs(5))
-            .map_err(sql(&path, "setting the busy timeout"))?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(sql(&path, "turning on WAL"))?;
-        conn.execute_batch(SCHEMA)
+        let writer = Self::connect(&path)?;
+        writer
+            .execute_batch(SCHEMA)
             .map_err(sql(&path, "creating the schema"))?;
-        Ok(Registry { conn, path })
+        let reader = Self::connect(&path)?;
+        Ok(Registry {
+            reader: Mutex::new(reader),
+            writer: Mutex::new(writer),
+            path,
+        })
+    }
+
+    fn connect(path: &Path) -> Result<Connection, HubError> {
+        let conn = Connection::open(path).map_err(sql(path, "opening"))?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(sql(path, "setting the busy timeout"))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql(path, "turning on WAL"))?;
+        // Joins and revocations sync their commit themselves (`durably`).
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql(path, "setting synchronous"))?;
+        Ok(conn)
+    }
+
+    fn lock<'a>(&self, m: &'a Mutex<Connection>) -> Result<MutexGuard<'a, Connection>, HubError> {
+        m.lock()
+            .map_err(|_| HubError::internal("the hub registry's lock was poisoned by a panic"))
     }
 
     /// Registers `name` and returns its new token. A name already registered is refused (409,
     /// or 403 when it was revoked): one node can never take another's name.
     pub fn join(&self, name: &str, now_ms: i64) -> Result<String, HubError> {
-        if let Some(r) = self.get(name)? {
+        // The check and the insert under the writer's lock: two joins of one name race to
+        // one 201 and one 409, never a 500.
+        let writer = self.lock(&self.writer)?;
+        if let Some(r) = self.one(&writer, name)? {
             return Err(if r.revoked_ms.is_some() {
                 HubError::new(
                     403,
@@ -103,19 +133,20 @@ impl Registry {
             });
         }
         let token = new_token()?;
-        self.conn
-            .execute(
+        durably(&writer, |c| {
+            c.execute(
                 "INSERT INTO nodes (name, token_sha256, joined_ms) VALUES (?1, ?2, ?3)",
                 (name, token_hash(&token), now_ms),
             )
-            .map_err(sql(&self.path, &format!("registering {name}")))?;
+        })
+        .map_err(sql(&self.path, &format!("registering {name}")))?;
         Ok(token)
     }
 
     /// The node a token belongs to: 401 when no node has it, 403 when it was revoked.
     pub fn authenticate(&self, token: &str) -> Result<String, HubError> {
         let row: Option<(String, Option<i64>)> = self
-            .conn
+            .lock(&self.reader)?
             .prepare_cached("SELECT name, revoked_ms FROM nodes WHERE token_sha256 = ?1")
             .and_then(|mut st| {
                 st.query_row([token_hash(token)], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -134,50 +165,59 @@ impl Registry {
 
     /// Revokes `name`: its token stops working at once. `false` when it is not registered.
     pub fn revoke(&self, name: &str, now_ms: i64) -> Result<bool, HubError> {
-        let n = self
-            .conn
-            .execute(
+        let writer = self.lock(&self.writer)?;
+        let n = durably(&writer, |c| {
+            c.execute(
                 "UPDATE nodes SET revoked_ms = ?2 WHERE name = ?1 AND revoked_ms IS NULL",
                 (name, now_ms),
             )
-            .map_err(sql(&self.path, &format!("revoking {name}")))?;
-        Ok(n > 0 || self.get(name)?.is_some())
+        })
+        .map_err(sql(&self.path, &format!("revoking {name}")))?;
+        Ok(n > 0 || self.one(&writer, name)?.is_some())
     }
 
-    /// Records a node's newest push.
-    pub fn seen(&self, name: &str, now_ms: i64, last_push: Option<&str>) -> Result<(), HubError> {
-        self.conn
-            .prepare_cached(
-                "UPDATE nodes SET last_seen_ms = ?2, last_push = coalesce(?3, last_push)
-                 WHERE name = ?1",
-            )
-            .and_then(|mut st| st.execute((name, now_ms, last_push)))
-            .map_err(sql(&self.path, &format!("recording a push of {name}")))?;
-        Ok(())
-    }
-
-    /// One node.
+    /// One node, without its last push.
     pub fn get(&self, name: &str) -> Result<Option<Registered>, HubError> {
-        Ok(self.all()?.into_iter().find(|r| r.name == name))
+        self.one(&*self.lock(&self.reader)?, name)
+    }
+
+    fn one(&self, conn: &Connection, name: &str) -> Result<Option<Registered>, HubError> {
+        Ok(self
+            .list(
+                conn,
+                "SELECT name, joined_ms, revoked_ms, last_seen_ms, NULL FROM nodes WHERE name = ?1",
+                Some(name),
+            )?
+            .pop())
     }
 
     /// Every registered node, by name, without its last push.
     pub fn all(&self) -> Result<Vec<Registered>, HubError> {
-        self.list("SELECT name, joined_ms, revoked_ms, last_seen_ms, NULL FROM nodes ORDER BY name")
+        self.list(
+            &*self.lock(&self.reader)?,
+            "SELECT name, joined_ms, revoked_ms, last_seen_ms, NULL FROM nodes ORDER BY name",
+            None,
+        )
     }
 
     /// Every registered node with its last push kept (read once, when the hub starts).
     pub fn all_with_last_push(&self) -> Result<Vec<Registered>, HubError> {
         self.list(
+            &*self.lock(&self.reader)?,
             "SELECT name, joined_ms, revoked_ms, last_seen_ms, last_push FROM nodes ORDER BY name",
+            None,
         )
     }
 
-    fn list(&self, query: &str) -> Result<Vec<Registered>, HubError> {
-        self.conn
-            .prepare_cached(query)
+    fn list(
+        &self,
+        conn: &Connection,
+        query: &str,
+        name: Option<&str>,
+    ) -> Result<Vec<Registered>, HubError> {
+        conn.prepare_cached(query)
             .and_then(|mut st| {
-                st.query_map([], |r| {
+                let row = |r: &rusqlite::Row<'_>| {
                     Ok(Registered {
                         name: r.get(0)?,
                         joined_ms: r.get(1)?,
@@ -185,11 +225,26 @@ impl Registry {
                         last_seen_ms: r.get(3)?,
                         last_push: r.get(4)?,
                     })
-                })?
-                .collect()
+                };
+                match name {
+                    Some(n) => st.query_map([n], row)?.collect(),
+                    None => st.query_map([], row)?.collect(),
+                }
             })
             .map_err(sql(&self.path, "listing nodes"))
     }
+}
+
+/// Runs `f` on `conn` with the WAL synced at its commit (`synchronous=FULL`): a join answered
+/// or a revocation reported survives a power loss.
+fn durably<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    let r = f(conn);
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    r
 }
 
 #[cfg(test)]

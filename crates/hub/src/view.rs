@@ -145,9 +145,10 @@ impl Hub {
         let mut out = Vec::with_capacity(registered.len());
         for r in registered {
             let revoked = r.revoked_ms.is_some();
-            match fleet.iter().find(|n| n.name == r.name) {
-                Some(n) => out.push(view(n, now_ms, revoked)),
-                None => out.push(NodeView {
+            // `fleet` is sorted by name.
+            match fleet.binary_search_by(|n| n.name.as_str().cmp(&r.name)) {
+                Ok(i) => out.push(view(&fleet[i], now_ms, revoked)),
+                Err(_) => out.push(NodeView {
                     name: r.name,
                     liveness: Liveness::Down,
                     last_seen_unix_ms: None,
@@ -176,7 +177,7 @@ impl Hub {
     /// and `/api/v1/observations?active=true` serve them: 404 for a name the hub does not
     /// know, 503 for a node that joined but has not pushed.
     pub fn node(&self, name: &str) -> Result<Node, HubError> {
-        if let Some(n) = self.fleet()?.into_iter().find(|n| n.name == name) {
+        if let Some(n) = self.fleet_node(name)? {
             return Ok(n);
         }
         if self.registry()?.get(name)?.is_some() {
