@@ -42,6 +42,9 @@ HUB=$!; pids+=($HUB)
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/api/v1/fleet/nodes" >/dev/null && break; sleep 0.1; done
 
 cpu_s() { awk -v t="$(getconf CLK_TCK)" '{print ($14+$15)/t}' "/proc/$1/stat"; }
+# The whole machine's busy, total and stolen CPU time (all processes and the kernel; I/O wait
+# counts as idle; stolen: time the hypervisor gave to other guests).
+busy() { awk -v t="$(getconf CLK_TCK)" '/^cpu / {print ($2+$3+$4+$7+$8)/t, ($2+$3+$4+$5+$6+$7+$8+$9)/t, $9/t}' /proc/stat; }
 peak=0
 (
   while kill -0 "$HUB" 2>/dev/null; do
@@ -57,9 +60,15 @@ start=$(date +%s.%N)
 taskset -c "$LOAD_CPUS" "$T/release/examples/hubload" --hub "http://127.0.0.1:$PORT" \
   --join-token "$JOIN" --nodes "$NODES" --interval "$INTERVAL" --duration "$DURATION" &
 LOAD=$!; pids+=($LOAD)
+# The load generator's CPU, read until it exits (its own cost is part of the shared cores).
+( while kill -0 "$LOAD" 2>/dev/null; do cpu_s "$LOAD" 2>/dev/null; sleep 1; done ) > "$work/load-cpu.txt" &
+pids+=($!)
+busy0=$(busy)
 wait "$LOAD"
 end=$(date +%s.%N)
+busy1=$(busy)
 cpu1=$(cpu_s "$HUB")
+loadgen_s=$(tail -1 "$work/load-cpu.txt")
 load_cpu=$(awk -v a="$start" -v b="$end" 'BEGIN {print b - a}')
 accepted=$(curl -fs "http://127.0.0.1:$PORT/metrics" | awk '/^infermon_hub_samples_accepted_total/ {print $2}')
 du_nodes=$(du -sk "$work/hub/nodes" | cut -f1)
@@ -67,9 +76,12 @@ wal_kib=$(find "$work/hub/nodes" -name '*-wal' -printf '%s\n' | awk '{s += $1} E
 du_all=$(du -sk "$work/hub" | cut -f1)
 peak=$(sort -n "$work/rss.txt" | tail -1)
 awk -v c0="$cpu0" -v c1="$cpu1" -v w="$load_cpu" -v n="$NODES" -v d="$DURATION" -v i="$INTERVAL" \
-    -v acc="$accepted" -v dn="$du_nodes" -v da="$du_all" -v rss="$peak" -v wal="$wal_kib" 'BEGIN {
+    -v lg="$loadgen_s" -v b0="$busy0" -v b1="$busy1" -v acc="$accepted" -v dn="$du_nodes" -v da="$du_all" -v rss="$peak" -v wal="$wal_kib" 'BEGIN {
   printf "hub-scale: hub CPU %.2f cores on average over %.0f s; %d samples stored (%.0f/s; %.0f/s scheduled)\n",
     (c1 - c0) / w, w, acc, acc / w, n / i
+  split(b0, x, " "); split(b1, y, " ")
+  printf "hub-scale: load generator CPU %.2f cores; the whole machine %.0f%% busy (%.2f of %.0f cores; %.2f stolen by the hypervisor)\n",
+    lg / w, 100 * (y[1] - x[1]) / (y[2] - x[2]), (y[1] - x[1]) / w, (y[2] - x[2]) / w, (y[3] - x[3]) / w
   printf "hub-scale: peak RSS %.1f MiB (%.2f MiB per node); disk %.1f MiB (node stores %.1f MiB, of which WAL %.1f MiB)\n",
     rss / 1024, rss / 1024 / n, da / 1024, dn / 1024, wal / 1024
   printf "hub-scale: %.1f MiB per node-day of unsealed raw samples, extrapolated from %.0f s (sealed hourly blocks are smaller: bench/store-month.sh)\n",

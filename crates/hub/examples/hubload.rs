@@ -24,6 +24,8 @@ use infermon_model::{derive, DeriveSettings};
 
 /// Distinct rounds per template; node i pushes round (k + i) % ROUNDS at its k-th push.
 const ROUNDS: usize = 16;
+/// The start of a run left out of the `after-warmup` latencies.
+const WARMUP: Duration = Duration::from_secs(60);
 /// A timestamp of the template's 13 digits, replaced in the JSON at each push.
 const TS_MARK: i64 = 1_111_111_111_111;
 
@@ -121,12 +123,16 @@ impl Lat {
             v.push(ms);
         }
     }
-    /// (count, p50, p99) of everything added so far.
-    fn summary(&self) -> (usize, f64, f64) {
+    /// How many were added so far.
+    fn len(&self) -> usize {
+        self.0.lock().map_or(0, |v| v.len())
+    }
+    /// (count, p50, p99) of everything added from the `from`-th on.
+    fn summary(&self, from: usize) -> (usize, f64, f64) {
         let Ok(v) = self.0.lock() else {
             return (0, f64::NAN, f64::NAN);
         };
-        let mut s = v.clone();
+        let mut s = v.get(from..).unwrap_or_default().to_vec();
         drop(v);
         s.sort_by(f64::total_cmp);
         let q = |p: f64| infermon_model::stats::percentile_sorted(&s, p);
@@ -240,10 +246,13 @@ async fn main() {
                 }
                 k += 1;
                 due += every;
-                if Instant::now() > due {
-                    // The schedule fell a whole interval behind: skip, and count it.
+                // A push that took longer than the interval skips the rounds it overran (each
+                // counted late) but keeps the node's phase, as an agent's sampling clock does:
+                // restarting the schedule from the answer made nodes answered together push
+                // together from then on.
+                while Instant::now() > due {
                     counts.late.fetch_add(1, Ordering::Relaxed);
-                    due = Instant::now() + every;
+                    due += every;
                 }
             }
         }));
@@ -284,10 +293,12 @@ async fn main() {
             }
         })
     };
-    let report = |label: &str| {
-        let (n, p50, p99) = push_lat.summary();
-        let (_, b50, b99) = read_lat.summary();
-        let (_, r50, r99) = route_lat.summary();
+    // Latencies are printed for the whole run, for the last 30 s, and at the end also
+    // without the first WARMUP (joins and every store's first write).
+    let report = |label: &str, from: [usize; 3]| {
+        let (n, p50, p99) = push_lat.summary(from[0]);
+        let (_, b50, b99) = read_lat.summary(from[1]);
+        let (_, r50, r99) = route_lat.summary(from[2]);
         println!(
             "hubload {label} t={:.0}s pushes={n} ok={} failed={} late={} push_ms p50={p50:.1} \
              p99={p99:.1} leaderboard_ms p50={b50:.1} p99={b99:.1} route_ms p50={r50:.1} \
@@ -298,13 +309,24 @@ async fn main() {
             counts.late.load(Ordering::Relaxed),
         );
     };
+    let marks = || [push_lat.len(), read_lat.len(), route_lat.len()];
+    let mut last = [0; 3];
+    let mut warm = None;
     while Instant::now() < end {
         tokio::time::sleep(Duration::from_secs(30).min(end - Instant::now())).await;
-        report("so-far");
+        report("so-far", [0; 3]);
+        report("last-30s", last);
+        last = marks();
+        if warm.is_none() && start.elapsed() >= WARMUP {
+            warm = Some(last);
+        }
     }
     for t in tasks {
         let _ = t.await;
     }
     let _ = reader.await;
-    report("total");
+    report("total", [0; 3]);
+    if let Some(w) = warm {
+        report("after-warmup", w);
+    }
 }
