@@ -2,8 +2,9 @@
 # Hub scale: simulated agents (crates/hub/examples/hubload.rs, the real push protocol, one
 # sampling round of a 2-GPU, 5-model node per push) against one `infermon hub` pinned to 2
 # cores, nodes spread evenly over the interval; the leaderboard and the route asked once a
-# second meanwhile. Prints the load generator's latency lines, then the hub's CPU use, peak
-# RSS and disk per node-day.
+# second meanwhile. Prints the load generator's latency lines (each 30 s window, the whole
+# run, and the run after its first 60 s) with the machine's busy, stolen and I/O-wait
+# shares per window, then the hub's CPU use, peak RSS and disk per node-day.
 #
 #   bash bench/hub-scale.sh                           # 1000 nodes at 2 s for 10 minutes
 #   NODES=200 DURATION=120 bash bench/hub-scale.sh    # a smaller run
@@ -64,6 +65,18 @@ LOAD=$!; pids+=($LOAD)
 ( while kill -0 "$LOAD" 2>/dev/null; do cpu_s "$LOAD" 2>/dev/null; sleep 1; done ) > "$work/load-cpu.txt" &
 pids+=($!)
 busy0=$(busy)
+# The machine every 30 s, beside hubload's windows: a window whose latencies jump while the
+# hypervisor took CPU or the disk stalled says so here.
+(
+  prev=$(awk '/^cpu / {print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8+$9, $9, $6}' /proc/stat); t=0
+  while kill -0 "$LOAD" 2>/dev/null; do
+    sleep 30; t=$((t + 30))
+    now=$(awk '/^cpu / {print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8+$9, $9, $6}' /proc/stat)
+    echo "$prev $now" | awk -v t="$t" '{d = $6 - $2; if (d > 0) printf "hub-scale: machine t=%ds busy %.0f%% stolen %.0f%% iowait %.0f%%\n", t, 100 * ($5 - $1) / d, 100 * ($7 - $3) / d, 100 * ($8 - $4) / d}'
+    prev=$now
+  done
+) &
+pids+=($!)
 wait "$LOAD"
 end=$(date +%s.%N)
 busy1=$(busy)
