@@ -16,8 +16,8 @@ use infermon_model::raw::RawSample;
 use infermon_model::series::SeriesPoint;
 use rusqlite::{params, Connection};
 
-use crate::write::{bucket_start, insert_sample, resolve_points, HOUR_MS, MINUTE_MS};
-use crate::{on_sql, sql_error, Store, StoreError};
+use crate::write::{bucket_start, HOUR_MS, MINUTE_MS};
+use crate::{on_sql, Store, StoreError};
 
 /// The finite points of one round, by series id.
 #[derive(Debug, Clone, PartialEq)]
@@ -232,24 +232,11 @@ impl Store {
         raw: &RawSample,
         points: &[SeriesPoint],
     ) -> Result<u64, StoreError> {
-        let ts = raw.ts_unix_ms;
-        let path = self.path.as_path();
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(on_sql(path, "beginning a write"))?;
-        insert_sample(&tx, path, raw)?;
-        let resolved = resolve_points(&tx, path, &self.series_ids, points)?;
-        let round = Round {
-            ts_ms: ts,
-            points: resolved.points,
-        };
-        tx.prepare_cached("INSERT INTO pending_points (ts_ms, data) VALUES (?1, ?2)")
-            .and_then(|mut st| st.execute(params![ts, round.encode()]))
-            .map_err(|c| sql_error(path, format!("keeping the points of ts_ms {ts} pending"), c))?;
-        tx.commit()
-            .map_err(|c| sql_error(path, format!("committing sample at ts_ms {ts}"), c))?;
-        self.remember(resolved.new_series, resolved.skipped);
+        self.write_round(raw, points, "keeping pending the points", |tx, round| {
+            tx.prepare_cached("INSERT INTO pending_points (ts_ms, data) VALUES (?1, ?2)")
+                .and_then(|mut st| st.execute(params![round.ts_ms, round.encode()]))
+                .map(|_| ())
+        })?;
         self.pending += 1;
         Ok(self.pending)
     }

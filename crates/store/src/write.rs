@@ -111,6 +111,20 @@ impl Store {
     /// buckets are recomputed (exact while the raw points of that minute are retained).
     /// On error nothing of the round is stored.
     pub fn write(&mut self, raw: &RawSample, points: &[SeriesPoint]) -> Result<(), StoreError> {
+        self.write_round(raw, points, "writing the points", |tx, round| {
+            apply_rounds(tx, std::slice::from_ref(round))
+        })
+    }
+
+    /// One round in one transaction: the raw sample, its points resolved to series ids, then
+    /// `points_to` with them (applied, or kept pending), then the commit.
+    pub(crate) fn write_round(
+        &mut self,
+        raw: &RawSample,
+        points: &[SeriesPoint],
+        what: &str,
+        points_to: impl FnOnce(&Connection, &Round) -> rusqlite::Result<()>,
+    ) -> Result<(), StoreError> {
         let ts = raw.ts_unix_ms;
         let path = self.path.as_path();
         let tx = self
@@ -123,8 +137,7 @@ impl Store {
             ts_ms: ts,
             points: resolved.points,
         };
-        apply_rounds(&tx, std::slice::from_ref(&round))
-            .map_err(|c| sql_error(path, format!("writing the points of ts_ms {ts}"), c))?;
+        points_to(&tx, &round).map_err(|c| sql_error(path, format!("{what} of ts_ms {ts}"), c))?;
         tx.commit()
             .map_err(|c| sql_error(path, format!("committing sample at ts_ms {ts}"), c))?;
         self.remember(resolved.new_series, resolved.skipped);
