@@ -44,7 +44,7 @@ impl Hub {
                 ),
             ));
         }
-        let token = self.registry()?.join(node, now_ms)?;
+        let token = self.registry.join(node, now_ms)?;
         Ok(JoinReply {
             node: node.to_string(),
             token,
@@ -96,7 +96,7 @@ impl Hub {
         snappy: bool,
         now_ms: i64,
     ) -> Result<(String, PushReply), HubError> {
-        let node = self.registry()?.authenticate(token)?;
+        let node = self.registry.authenticate(token)?;
         let decoded;
         let json = if snappy {
             let n = snap::raw::decompress_len(body).map_err(|e| {
@@ -184,10 +184,7 @@ impl Hub {
                 let pending = store
                     .write_deferred(&s.raw, &s.snapshot.series())
                     .map_err(|e| {
-                        HubError::new(
-                            if e.is_disk_full() { 507 } else { 500 },
-                            format!("node {node}: storing the sample at {ts} ms: {e}"),
-                        )
+                        crate::store_failed(&node, &format!("storing the sample at {ts} ms"), &e)
                     })?;
                 slot.pending.store(pending, Ordering::Relaxed);
                 reply.accepted += 1;

@@ -83,7 +83,7 @@ pub struct Stats {
 struct NodeSlot {
     store: Mutex<Store>,
     latest: Mutex<Option<Latest>>,
-    /// When its last push was last written to the registry, ms (0: not yet).
+    /// When its last push was last kept in its store ([`keep_last_push`]), ms (0: not yet).
     persisted_ms: std::sync::atomic::AtomicI64,
     /// Rounds in its store whose points are pending (`Store::write_deferred`), as of the last
     /// write or fold.
@@ -98,7 +98,7 @@ struct NodeSlot {
 /// points are never missing from an answer.
 pub const FOLD_ROUNDS: u64 = 16;
 
-/// How often a node's last push and last-seen time are written to the registry: on a
+/// How often a node's last push and last-seen time are kept in its store: on a
 /// restart the hub shows each node as it was at most this long before.
 const PERSIST_EVERY_MS: i64 = 10_000;
 
@@ -138,7 +138,7 @@ impl Hub {
             nodes: Mutex::new(HashMap::new()),
             stats: Stats::default(),
         };
-        for r in hub.registry()?.all_with_last_push()? {
+        for r in hub.registry.all_with_last_push()? {
             hub.restore_last_push(r)?;
         }
         Ok(hub)
@@ -191,16 +191,12 @@ impl Hub {
 
     /// Nodes that joined (revoked ones included).
     pub fn node_count(&self) -> Result<usize, HubError> {
-        Ok(self.registry()?.all()?.len())
+        Ok(self.registry.all()?.len())
     }
 
     /// The data directory.
     pub fn dir(&self) -> &Path {
         &self.dir
-    }
-
-    fn registry(&self) -> Result<&Registry, HubError> {
-        Ok(&self.registry)
     }
 
     /// The slot of `name`, opening its store on first use.
@@ -292,7 +288,7 @@ impl Hub {
 
     /// Revokes `name` (see [`Registry::revoke`]).
     pub fn revoke(&self, name: &str, now_ms: i64) -> Result<bool, HubError> {
-        self.registry()?.revoke(name, now_ms)
+        self.registry.revoke(name, now_ms)
     }
 
     /// Applies every node store's retention (see `Store::prune`); returns how many stores
@@ -323,7 +319,7 @@ impl Hub {
         node: &str,
         q: &infermon_store::HistoryQuery,
     ) -> Result<Vec<infermon_store::HistorySeries>, HubError> {
-        if !lock(&self.nodes)?.contains_key(node) && self.registry()?.get(node)?.is_none() {
+        if !lock(&self.nodes)?.contains_key(node) && self.registry.get(node)?.is_none() {
             return Err(HubError::new(
                 404,
                 format!("node \"{node}\" is not registered on this hub"),
@@ -362,12 +358,9 @@ impl Hub {
         let r = (|| {
             let mut store = lock(&slot.store)?;
             let folded = Self::fold_locked(node, &slot, &mut store)?;
-            store.checkpoint().map_err(|e| {
-                HubError::new(
-                    if e.is_disk_full() { 507 } else { 500 },
-                    format!("node {node}: checkpointing its store: {e}"),
-                )
-            })?;
+            store
+                .checkpoint()
+                .map_err(|e| store_failed(node, "checkpointing its store", &e))?;
             Ok(folded)
         })();
         slot.folding.store(false, Ordering::Release);
@@ -378,12 +371,7 @@ impl Hub {
         let r = store.fold_pending();
         slot.pending
             .store(store.pending_rounds(), Ordering::Relaxed);
-        r.map_err(|e| {
-            HubError::new(
-                if e.is_disk_full() { 507 } else { 500 },
-                format!("node {node}: folding its pending rounds: {e}"),
-            )
-        })
+        r.map_err(|e| store_failed(node, "folding its pending rounds", &e))
     }
 
     /// Open observations of every node with its name (for alerts and the API).
@@ -416,12 +404,7 @@ fn keep_last_push(
     store
         .set_meta_value(META_LAST_PUSH, Some(&text))
         .and_then(|()| store.set_meta_value(META_LAST_SEEN, Some(&now_ms.to_string())))
-        .map_err(|e| {
-            HubError::new(
-                if e.is_disk_full() { 507 } else { 500 },
-                format!("node {node}: keeping its last push: {e}"),
-            )
-        })
+        .map_err(|e| store_failed(node, "keeping its last push", &e))
 }
 
 /// Page cache of each node's store, KiB.
@@ -434,6 +417,15 @@ const NODE_CACHE_KIB: i64 = 256;
 const NODE_CHECKPOINT_PAGES: i64 = 1024;
 /// WAL size kept after a checkpoint, bytes.
 const NODE_WAL_LIMIT_BYTES: i64 = 512 * 1024;
+
+/// A node store's error as the hub answers it: 507 when the disk is full, else 500, naming
+/// the node and what it was doing.
+fn store_failed(node: &str, doing: &str, e: &infermon_store::StoreError) -> HubError {
+    HubError::new(
+        if e.is_disk_full() { 507 } else { 500 },
+        format!("node {node}: {doing}: {e}"),
+    )
+}
 
 fn lock<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>, HubError> {
     m.lock()

@@ -141,7 +141,7 @@ impl Hub {
     /// Every registered node at `now_ms`, by name.
     pub fn nodes(&self, now_ms: i64) -> Result<Vec<NodeView>, HubError> {
         let fleet = self.fleet()?;
-        let registered = self.registry()?.all()?;
+        let registered = self.registry.all()?;
         let mut out = Vec::with_capacity(registered.len());
         for r in registered {
             let revoked = r.revoked_ms.is_some();
@@ -180,7 +180,7 @@ impl Hub {
         if let Some(n) = self.fleet_node(name)? {
             return Ok(n);
         }
-        if self.registry()?.get(name)?.is_some() {
+        if self.registry.get(name)?.is_some() {
             return Err(HubError::new(
                 503,
                 format!("node \"{name}\" has joined but not pushed a sample yet"),
