@@ -41,6 +41,8 @@ fn spawn_server(e: &support::Engine, port: u16) -> Proc {
 struct Timed {
     /// Unix time of the request's start, seconds.
     t_s: f64,
+    /// Unix time of its last content event, seconds.
+    end_s: f64,
     ttft_ms: f64,
     /// Mean gap between content events after the first; `None` with fewer than two.
     tpot_ms: Option<f64>,
@@ -91,6 +93,7 @@ fn traffic(
                 let tpot_ms = (at.len() > 1).then(|| (last - first) / (at.len() - 1) as f64);
                 timed.lock().unwrap().push(Timed {
                     t_s,
+                    end_s: t_s + last / 1000.0,
                     ttft_ms: *first,
                     tpot_ms,
                 });
@@ -120,17 +123,19 @@ fn client_saw(o: &Value, timed: &[Timed]) -> Option<(bool, String)> {
     };
     let start = o["start_s"].as_f64()?;
     let end = o["confirmed_s"].as_f64()?;
+    // Before: requests that were over when the symptom's window began. During: every request
+    // that was streaming at some point of the window (a slowed request can outlast it).
     let before = median(
         timed
             .iter()
-            .filter(|t| t.t_s < start)
+            .filter(|t| t.end_s < start)
             .filter_map(pick)
             .collect(),
     )?;
     let during = median(
         timed
             .iter()
-            .filter(|t| t.t_s >= start - 1.0 && t.t_s <= end)
+            .filter(|t| t.t_s <= end && t.end_s >= start - 1.0)
             .filter_map(pick)
             .collect(),
     )?;
@@ -138,6 +143,19 @@ fn client_saw(o: &Value, timed: &[Timed]) -> Option<(bool, String)> {
         during >= 1.05 * before,
         format!("the client's own median went from {before:.2} to {during:.2} ms"),
     ))
+}
+
+/// The client's requests once the one streaming at `until_s` has finished (the client sends
+/// one request at a time, so every request that overlapped an earlier moment is then timed).
+async fn timed_through(timed: &Mutex<Vec<Timed>>, until_s: f64) -> Vec<Timed> {
+    let start = Instant::now();
+    loop {
+        let all = timed.lock().unwrap().clone();
+        if all.iter().any(|t| t.end_s >= until_s) || start.elapsed() > Duration::from_secs(90) {
+            return all;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 async fn wait_for<F: Fn(&[Value]) -> Option<Value>>(
@@ -274,7 +292,8 @@ async fn contention_and_a_dead_engine_are_named() {
         "one of {pids:?} named: {action}"
     );
     // The same check that lets a real slowdown of the machine pass above must see this one.
-    let client = timed.lock().unwrap().clone();
+    let confirmed = symptom["confirmed_s"].as_f64().unwrap();
+    let client = timed_through(&timed, confirmed).await;
     let (saw, why) = client_saw(&symptom, &client).expect("a latency symptom");
     assert!(saw, "the client saw the contention too: {why}");
     eprintln!("contention as the client saw it: {why}");
