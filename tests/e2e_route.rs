@@ -74,6 +74,23 @@ async fn the_router_passes_over_an_unreachable_node() {
     ))
     .await;
     assert_eq!(choice["node"], "n1", "equal nodes rank by name: {choice}");
+    assert_eq!(choice["candidates_total"], 2, "{choice}");
+    assert_eq!(
+        choice["candidates"].as_array().unwrap().len(),
+        2,
+        "{choice}"
+    );
+    let one = get_json(&format!(
+        "{hub}/api/v1/route?model={}&candidates=1",
+        encode_query(&model)
+    ))
+    .await;
+    assert_eq!(one["candidates_total"], 2, "{one}");
+    assert_eq!(
+        one["candidates"][0]["node"], "n1",
+        "the cheapest is kept: {one}"
+    );
+    assert_eq!(one["candidates"].as_array().unwrap().len(), 1, "{one}");
 
     let client = infermon_tls::client().build().unwrap();
     let r = client

@@ -220,14 +220,54 @@ async fn observations(State(st): State<HubState>) -> Result<Response, ApiError> 
     Ok(Json(serde_json::json!({ "observations": obs })).into_response())
 }
 
+/// How many candidates a route answer lists unless `?candidates=` says otherwise.
+pub const ROUTE_CANDIDATES: usize = 10;
+
+/// `?model=M[&candidates=N|all]` of `/api/v1/route`.
+fn route_params(q: Option<&str>) -> Result<(String, Option<usize>), ApiError> {
+    let (mut model, mut keep) = (None, Some(ROUTE_CANDIDATES));
+    for (k, v) in query_pairs(q) {
+        match k {
+            "model" if !v.is_empty() => model = Some(v),
+            "model" => return Err(ApiError::bad_request("empty model: expected a model name")),
+            "candidates" if v == "all" => keep = None,
+            "candidates" => {
+                keep = Some(v.parse().map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "bad candidates \"{v}\": expected a count of nodes (0 or more) or all"
+                    ))
+                })?)
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown parameter \"{other}\": expected model or candidates"
+                )))
+            }
+        }
+    }
+    let model =
+        model.ok_or_else(|| ApiError::bad_request("missing model: expected ?model=NAME"))?;
+    Ok((model, keep))
+}
+
+/// `/api/v1/route`: the choice and the first [`ROUTE_CANDIDATES`] candidates (`candidates=N`
+/// or `all` for more); `candidates_total` counts every node considered.
 async fn route(State(st): State<HubState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
-    let Some(model) = model_param(q.as_deref(), true)? else {
-        return Err(ApiError::bad_request("missing model: expected ?model=NAME"));
-    };
+    let (model, keep) = route_params(q.as_deref())?;
     let (hub, settings) = (st.hub.clone(), st.route.clone());
     match blocking(move || hub.route(&model, &settings, now_ms())).await? {
-        Ok(choice) => Ok(Json(choice).into_response()),
-        Err(none) => Ok((StatusCode::SERVICE_UNAVAILABLE, Json(none)).into_response()),
+        Ok(mut choice) => {
+            if let Some(n) = keep {
+                choice.keep_candidates(n);
+            }
+            Ok(Json(choice).into_response())
+        }
+        Err(mut none) => {
+            if let Some(n) = keep {
+                none.keep_candidates(n);
+            }
+            Ok((StatusCode::SERVICE_UNAVAILABLE, Json(none)).into_response())
+        }
     }
 }
 
@@ -441,6 +481,18 @@ mod tests {
         assert_eq!(s, 400, "{body}");
         let (s, _) = call(app, "GET", "/api/v1/route", &auth, "").await;
         assert_eq!(s, 400, "route without a model");
+    }
+
+    #[test]
+    fn route_parameters_say_how_many_candidates() {
+        let p = |q: &str| route_params(Some(q)).map_err(|e| e.message);
+        assert_eq!(p("model=m").unwrap(), ("m".into(), Some(ROUTE_CANDIDATES)));
+        assert_eq!(p("model=m&candidates=3").unwrap(), ("m".into(), Some(3)));
+        assert_eq!(p("candidates=all&model=m").unwrap(), ("m".into(), None));
+        let e = p("model=m&candidates=-1").unwrap_err();
+        assert!(e.contains("\"-1\"") && e.contains("or all"), "{e}");
+        assert!(p("candidates=2").unwrap_err().contains("missing model"));
+        assert!(p("model=m&top=2").unwrap_err().contains("\"top\""));
     }
 
     #[tokio::test]

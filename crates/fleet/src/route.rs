@@ -77,7 +77,9 @@ pub struct RouteChoice {
     pub node: String,
     /// Why: the chosen node's cost and its terms.
     pub reason: String,
-    /// Every node, cheapest first, excluded ones last.
+    /// How many nodes were considered (`candidates` may hold only the first of them).
+    pub candidates_total: usize,
+    /// The nodes considered, cheapest first, excluded ones last.
     pub candidates: Vec<Candidate>,
 }
 
@@ -88,8 +90,24 @@ pub struct NoRoute {
     pub model: String,
     /// Why no node was chosen.
     pub reason: String,
-    /// Every node and why it was left out.
+    /// How many nodes were considered (`candidates` may hold only the first of them).
+    pub candidates_total: usize,
+    /// The nodes considered and why each was left out, by name.
     pub candidates: Vec<Candidate>,
+}
+
+impl RouteChoice {
+    /// Keeps the `n` cheapest candidates (`candidates_total` still counts them all).
+    pub fn keep_candidates(&mut self, n: usize) {
+        self.candidates.truncate(n);
+    }
+}
+
+impl NoRoute {
+    /// Keeps the first `n` candidates by name (`candidates_total` still counts them all).
+    pub fn keep_candidates(&mut self, n: usize) {
+        self.candidates.truncate(n);
+    }
 }
 
 /// Picks the node for the next request for `model` at `now_unix_ms`.
@@ -120,6 +138,7 @@ pub fn route(
             model: model.to_string(),
             node: c.node.clone(),
             reason: format!("{}: {}", c.node, c.why),
+            candidates_total: candidates.len(),
             candidates,
         }),
         _ => Err(NoRoute {
@@ -129,6 +148,7 @@ pub fn route(
             } else {
                 format!("no node that is up serves {model}")
             },
+            candidates_total: candidates.len(),
             candidates,
         }),
     }

@@ -358,3 +358,26 @@ fn fleet_observations_open_update_and_resolve_with_stable_ids_per_node() {
         .iter()
         .any(|c| c.observation().id == outlier_id));
 }
+
+#[test]
+fn a_shortened_answer_keeps_the_cheapest_and_counts_every_node() {
+    let nodes: Vec<Node> = (0..5)
+        .map(|i| {
+            let mut n = node(&format!("n{i}"), "m", Some(40.0));
+            measured(&mut n, "m", 50.0 + 10.0 * f64::from(i), 1_000.0);
+            n
+        })
+        .collect();
+    let s = RouteSettings::default();
+    let full = route(&nodes, "m", NOW, &s).unwrap();
+    assert_eq!((full.candidates_total, full.candidates.len()), (5, 5));
+    let mut short = full.clone();
+    short.keep_candidates(2);
+    assert_eq!(short.candidates_total, 5);
+    assert_eq!(short.candidates, full.candidates[..2].to_vec());
+    assert_eq!(short.candidates[0].node, short.node);
+    let mut none = route(&nodes, "other", NOW, &s).unwrap_err();
+    assert_eq!(none.candidates_total, 5);
+    none.keep_candidates(0);
+    assert!(none.candidates.is_empty() && none.candidates_total == 5);
+}

@@ -427,10 +427,11 @@ impl InfermonMcp {
     #[tool(
         name = "route",
         description = "Where the hub would send the next request for a model, and why: \
-            {\"model\", \"node\" (the choice), \"reason\", \"candidates\": [...]} with every \
-            node's cost and its terms, cheapest first (model not loaded, down or stale, queue, \
-            KV use, latency against the SLO, penalized WES, open observations such as \
-            throttling or swapping), excluded nodes last with why. When no node can serve the \
+            {\"model\", \"node\" (the choice), \"reason\", \"candidates_total\", \
+            \"candidates\": [...]} with the 10 cheapest nodes' costs and their terms \
+            (model not loaded, down or stale, queue, KV use, latency against the SLO, \
+            penalized WES, open observations such as throttling or swapping), excluded nodes \
+            last with why. When no node can serve the \
             model the result is an error carrying the hub's {\"model\", \"reason\", \
             \"candidates\"}.",
         annotations(title = "Routing hint", read_only_hint = true, open_world_hint = false)
