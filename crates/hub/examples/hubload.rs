@@ -283,6 +283,7 @@ async fn main() {
             })
             .collect();
         tokio::spawn(async move {
+            let (mut last_board, mut last_route) = (Default::default(), Default::default());
             while Instant::now() < end {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 let t = Instant::now();
@@ -291,8 +292,9 @@ async fn main() {
                     .send()
                     .await
                 {
-                    let _ = r.bytes().await;
+                    let body = r.bytes().await.unwrap_or_default();
                     read_lat.add(t.elapsed().as_secs_f64() * 1000.0);
+                    last_board = body;
                 }
                 let t = Instant::now();
                 if let Ok(r) = client
@@ -300,10 +302,12 @@ async fn main() {
                     .send()
                     .await
                 {
-                    let _ = r.bytes().await;
+                    let body = r.bytes().await.unwrap_or_default();
                     route_lat.add(t.elapsed().as_secs_f64() * 1000.0);
+                    last_route = body;
                 }
             }
+            (last_board, last_route)
         })
     };
     // Latencies are printed for the whole run, for the last 30 s, and at the end also
@@ -337,7 +341,22 @@ async fn main() {
     for t in tasks {
         let _ = t.await;
     }
-    let _ = reader.await;
+    let (board, route) = reader.await.unwrap_or_default();
+    // What the last answers held: the leaderboard's ranked and unranked nodes, the route's
+    // choice and size, so a run shows what its read latencies measured.
+    let board: serde_json::Value = serde_json::from_slice(&board).unwrap_or_default();
+    let count = |k: &str| board[k].as_array().map_or(0, Vec::len);
+    let choice: serde_json::Value = serde_json::from_slice(&route).unwrap_or_default();
+    println!(
+        "hubload last leaderboard: {} ranked, {} unranked; last route: node {} of {} candidates \
+         ({} listed, {} bytes)",
+        count("ranked"),
+        count("unranked"),
+        choice["node"].as_str().unwrap_or("none"),
+        choice["candidates_total"],
+        choice["candidates"].as_array().map_or(0, Vec::len),
+        route.len()
+    );
     report("total", [0; 3]);
     if let Some(w) = warm {
         report("after-warmup", w);
