@@ -232,12 +232,22 @@ impl Store {
         raw: &RawSample,
         points: &[SeriesPoint],
     ) -> Result<u64, StoreError> {
-        self.write_round(raw, points, "keeping pending the points", |tx, round| {
+        self.write_deferred_many(&[(raw, points)])
+    }
+
+    /// [`Store::write_deferred`] for many rounds in one transaction (a node catching up sends
+    /// hundreds at once): all are stored or, on error, none. Answers how many rounds are
+    /// pending after them.
+    pub fn write_deferred_many(
+        &mut self,
+        rounds: &[(&RawSample, &[SeriesPoint])],
+    ) -> Result<u64, StoreError> {
+        self.write_rounds(rounds, "keeping pending the points", |tx, round| {
             tx.prepare_cached("INSERT INTO pending_points (ts_ms, data) VALUES (?1, ?2)")
                 .and_then(|mut st| st.execute(params![round.ts_ms, round.encode()]))
                 .map(|_| ())
         })?;
-        self.pending += 1;
+        self.pending += rounds.len() as u64;
         Ok(self.pending)
     }
 

@@ -111,36 +111,44 @@ impl Store {
     /// buckets are recomputed (exact while the raw points of that minute are retained).
     /// On error nothing of the round is stored.
     pub fn write(&mut self, raw: &RawSample, points: &[SeriesPoint]) -> Result<(), StoreError> {
-        self.write_round(raw, points, "writing the points", |tx, round| {
+        self.write_rounds(&[(raw, points)], "writing the points", |tx, round| {
             apply_rounds(tx, std::slice::from_ref(round))
         })
     }
 
-    /// One round in one transaction: the raw sample, its points resolved to series ids, then
-    /// `points_to` with them (applied, or kept pending), then the commit.
-    pub(crate) fn write_round(
+    /// Rounds in one transaction: for each, the raw sample, its points resolved to series ids,
+    /// then `points_to` with them (applied, or kept pending); then the commit.
+    pub(crate) fn write_rounds(
         &mut self,
-        raw: &RawSample,
-        points: &[SeriesPoint],
+        rounds: &[(&RawSample, &[SeriesPoint])],
         what: &str,
-        points_to: impl FnOnce(&Connection, &Round) -> rusqlite::Result<()>,
+        points_to: impl Fn(&Connection, &Round) -> rusqlite::Result<()>,
     ) -> Result<(), StoreError> {
-        let ts = raw.ts_unix_ms;
         let path = self.path.as_path();
         let tx = self
             .conn
             .transaction()
             .map_err(on_sql(path, "beginning a write"))?;
-        insert_sample(&tx, path, raw)?;
-        let resolved = resolve_points(&tx, path, &self.series_ids, points)?;
-        let round = Round {
-            ts_ms: ts,
-            points: resolved.points,
-        };
-        points_to(&tx, &round).map_err(|c| sql_error(path, format!("{what} of ts_ms {ts}"), c))?;
+        let (mut new_series, mut skipped) = (Vec::new(), 0);
+        for (raw, points) in rounds {
+            let ts = raw.ts_unix_ms;
+            insert_sample(&tx, path, raw)?;
+            // Series created by an earlier round of this transaction are found by
+            // `series_id`'s lookup, which sees the transaction's own rows.
+            let resolved = resolve_points(&tx, path, &self.series_ids, points)?;
+            let round = Round {
+                ts_ms: ts,
+                points: resolved.points,
+            };
+            points_to(&tx, &round)
+                .map_err(|c| sql_error(path, format!("{what} of ts_ms {ts}"), c))?;
+            new_series.extend(resolved.new_series);
+            skipped += resolved.skipped;
+        }
+        let ts = rounds.last().map_or(0, |(r, _)| r.ts_unix_ms);
         tx.commit()
             .map_err(|c| sql_error(path, format!("committing sample at ts_ms {ts}"), c))?;
-        self.remember(resolved.new_series, resolved.skipped);
+        self.remember(new_series, skipped);
         Ok(())
     }
 

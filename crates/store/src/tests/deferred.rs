@@ -96,20 +96,13 @@ fn deferred_rounds_folded_at_any_point_read_back_as_immediate_writes() {
     for (ts, pts) in &rounds {
         direct.write(&sample(*ts), pts).unwrap();
     }
-    for fold_every in [1_u64, 3, 16, 1000] {
-        let mut deferred = mem();
-        for (ts, pts) in &rounds {
-            if deferred.write_deferred(&sample(*ts), pts).unwrap() >= fold_every {
-                deferred.fold_pending().unwrap();
-            }
-        }
-        deferred.fold_pending().unwrap();
+    let compare = |deferred: &Store, what: &str| {
         assert_eq!(deferred.pending_rounds(), 0);
         for res in [Resolution::Raw, Resolution::Minute, Resolution::Hour] {
             assert_same(
                 &all(&direct, res),
-                &all(&deferred, res),
-                &format!("fold every {fold_every}, {res:?}"),
+                &all(deferred, res),
+                &format!("{what}, {res:?}"),
             );
         }
         let (d, f) = (direct.stats().unwrap(), deferred.stats().unwrap());
@@ -127,8 +120,36 @@ fn deferred_rounds_folded_at_any_point_read_back_as_immediate_writes() {
                 f.rollup_1m,
                 f.rollup_1h,
                 f.skipped_non_finite
-            )
+            ),
+            "{what}"
         );
+    };
+    for fold_every in [1_u64, 3, 16, 1000] {
+        let mut deferred = mem();
+        for (ts, pts) in &rounds {
+            if deferred.write_deferred(&sample(*ts), pts).unwrap() >= fold_every {
+                deferred.fold_pending().unwrap();
+            }
+        }
+        deferred.fold_pending().unwrap();
+        compare(&deferred, &format!("fold every {fold_every}"));
+    }
+    // Many rounds per transaction (a node catching up): series first seen in the middle of a
+    // batch, and rounds at a time another round of the same batch has.
+    let samples: Vec<_> = rounds.iter().map(|(ts, _)| sample(*ts)).collect();
+    for batch in [7_usize, 400] {
+        let mut deferred = mem();
+        for (chunk, raws) in rounds.chunks(batch).zip(samples.chunks(batch)) {
+            let many: Vec<_> = raws
+                .iter()
+                .zip(chunk)
+                .map(|(raw, (_, pts))| (raw, pts.as_slice()))
+                .collect();
+            let pending = deferred.write_deferred_many(&many).unwrap();
+            assert_eq!(pending, many.len() as u64);
+            deferred.fold_pending().unwrap();
+        }
+        compare(&deferred, &format!("batches of {batch}"));
     }
     // The test is worth something only if the stream has late and repeated times.
     let late = rounds.windows(2).filter(|w| w[1].0 < w[0].0).count();
