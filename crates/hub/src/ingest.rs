@@ -7,6 +7,8 @@ use infermon_fleet::push::{
     check_batch, check_sample, JoinReply, PushReply, PushedSample, Refusal,
 };
 use infermon_model::names::{is_dns_label, secrets_equal};
+use infermon_model::raw::RawSample;
+use infermon_model::series::SeriesPoint;
 
 use crate::{lock, Hub, HubError, Latest};
 
@@ -170,24 +172,36 @@ impl Hub {
         };
         {
             let mut store = lock(&slot.store)?;
+            // Samples the node's store already holds, or that an earlier sample of this batch
+            // has, are duplicates (the hub de-duplicates on node and sample time).
+            let mut fresh: Vec<(&RawSample, Vec<SeriesPoint>)> = Vec::with_capacity(samples.len());
             for s in &samples {
                 let ts = s.raw.ts_unix_ms;
                 let held = store
                     .raw_samples(ts, ts, 1)
                     .map_err(|e| HubError::internal(format!("node {node}: {e}")))?;
-                if !held.is_empty() {
+                if !held.is_empty() || fresh.iter().any(|(r, _)| r.ts_unix_ms == ts) {
                     reply.duplicates += 1;
                     continue;
                 }
-                // The raw sample is stored now and the points pend until the next fold:
-                // acknowledged means on disk, and the fold writes many rounds' points at once.
-                let pending = store
-                    .write_deferred(&s.raw, &s.snapshot.series())
-                    .map_err(|e| {
-                        crate::store_failed(&node, &format!("storing the sample at {ts} ms"), &e)
-                    })?;
+                fresh.push((&s.raw, s.snapshot.series()));
+            }
+            // The raw samples are stored now and the points pend until the next fold:
+            // acknowledged means on disk, and the fold writes many rounds' points at once. A
+            // catching-up node's batch is one transaction, stored whole or not at all.
+            if !fresh.is_empty() {
+                let rounds: Vec<(&RawSample, &[SeriesPoint])> =
+                    fresh.iter().map(|(r, p)| (*r, p.as_slice())).collect();
+                let pending = store.write_deferred_many(&rounds).map_err(|e| {
+                    let (first, last) = (
+                        rounds[0].0.ts_unix_ms,
+                        rounds[rounds.len() - 1].0.ts_unix_ms,
+                    );
+                    let what = format!("storing {} samples ({first}..{last} ms)", rounds.len());
+                    crate::store_failed(&node, &what, &e)
+                })?;
                 slot.pending.store(pending, Ordering::Relaxed);
-                reply.accepted += 1;
+                reply.accepted += rounds.len() as u64;
             }
         }
         // The newest sample by time becomes the node's current state; it is kept in the
