@@ -75,3 +75,47 @@ fn pushes_pend_until_one_claimed_fold_and_history_never_misses_them() {
     let hub = Hub::open(dir.path(), JOIN, Retention::default()).unwrap();
     assert_eq!(points(&hub, metric), FOLD_ROUNDS as usize + 2);
 }
+
+#[test]
+fn first_pushes_of_new_nodes_at_once_land_in_one_store_per_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = Hub::open(dir.path(), JOIN, Retention::default()).unwrap();
+    let names = ["a1", "a2", "a3", "a4"];
+    let tokens: Vec<String> = names
+        .iter()
+        .map(|n| hub.join(JOIN, n, T0).unwrap().token)
+        .collect();
+    // Two first pushes of each new node at the same moment, with different samples: both
+    // land in the one store of that node (a second store opened beside the first would
+    // hold one of them only).
+    std::thread::scope(|s| {
+        for token in &tokens {
+            for i in 0..2 {
+                let hub = &hub;
+                s.spawn(move || {
+                    let (sample, _) = round(T0 + i * 2000);
+                    let body = serde_json::to_vec(&[sample]).unwrap();
+                    let (_, reply) = hub.push(token, &body, false, T0 + i * 2000).unwrap();
+                    assert_eq!(reply.accepted, 1);
+                });
+            }
+        }
+    });
+    assert!(hub.opening.lock().unwrap().is_empty(), "openers forgotten");
+    for n in names {
+        let q = HistoryQuery {
+            metric: round(T0).1.to_string(),
+            labels: Vec::new(),
+            from_ms: T0 - 1,
+            to_ms: T0 + 3_600_000,
+            resolution: Resolution::Raw,
+        };
+        let got: usize = hub
+            .history(n, &q)
+            .unwrap()
+            .iter()
+            .map(|s| s.points.len())
+            .sum();
+        assert_eq!(got, 2, "node {n}: both first rounds in its store");
+    }
+}
