@@ -92,13 +92,13 @@ fn now_ms() -> i64 {
 /// The simulated node starts at midnight on a Saturday, when it is idle; it is moved to a
 /// Monday afternoon and only rounds that generated tokens are kept, so every node has a WES
 /// and the leaderboard ranks all of them (its heaviest case) rather than listing them unranked.
-fn templates(interval_ms: i64) -> (Vec<String>, String) {
+fn templates(interval_ms: i64) -> (Vec<String>, String, usize) {
     let mut node = sim::Node::new();
     node.advance(2 * sim::DAY_MS + 14 * 3_600_000);
     let mut prev = node.advance(interval_ms);
     let mut out = Vec::new();
     let mut model = String::new();
-    let mut tries = 0;
+    let (mut tries, mut series) = (0, 0);
     while out.len() < ROUNDS {
         tries += 1;
         if tries > 100_000 {
@@ -112,6 +112,7 @@ fn templates(interval_ms: i64) -> (Vec<String>, String) {
         }
         raw.ts_unix_ms = TS_MARK;
         snap.ts_unix_ms = TS_MARK;
+        series += snap.series().len();
         if model.is_empty() {
             let v = serde_json::to_value(&snap).unwrap_or_default();
             model = v["engines"][0]["model"].as_str().unwrap_or("").to_string();
@@ -124,7 +125,7 @@ fn templates(interval_ms: i64) -> (Vec<String>, String) {
         };
         out.push(serde_json::to_string(&[sample]).unwrap_or_else(|e| fail(&e.to_string())));
     }
-    (out, model)
+    (out, model, series / ROUNDS)
 }
 
 #[derive(Default)]
@@ -164,7 +165,8 @@ struct Counts {
 async fn main() {
     let a = args();
     let interval_ms = (a.interval * 1000.0) as i64;
-    let (bodies, model) = templates(interval_ms);
+    let (bodies, model, series) = templates(interval_ms);
+    let json_kb = bodies.iter().map(String::len).sum::<usize>() as f64 / ROUNDS as f64 / 1000.0;
     if std::env::var_os("HUBLOAD_DUMP").is_some() {
         println!("{}", bodies[0]);
         return;
@@ -199,7 +201,8 @@ async fn main() {
         tokens.push(reply.token);
     }
     eprintln!(
-        "hubload: {} nodes joined in {:.1} s; pushing every {} s for {} s; route model {model:?}",
+        "hubload: {} nodes joined in {:.1} s; pushing every {} s for {} s; route model {model:?}; \
+         a round is {series} series, {json_kb:.1} KB of JSON",
         a.nodes,
         t0.elapsed().as_secs_f64(),
         a.interval,
