@@ -4,7 +4,8 @@
 # cores, nodes spread evenly over the interval; the leaderboard and the route asked once a
 # second meanwhile. Prints the load generator's latency lines (each 30 s window, the whole
 # run, and the run after its first 60 s) with the machine's busy, stolen and I/O-wait
-# shares per window, then the hub's CPU use, peak RSS and disk per node-day.
+# shares per window, then the hub's CPU use, peak RSS and disk per node-day, and how long a
+# restart after SIGKILL takes to answer again.
 #
 #   bash bench/hub-scale.sh                           # 1000 nodes at 2 s for 10 minutes
 #   NODES=200 DURATION=120 bash bench/hub-scale.sh    # a smaller run
@@ -102,3 +103,24 @@ awk -v c0="$cpu0" -v c1="$cpu1" -v w="$load_cpu" -v n="$NODES" -v d="$DURATION" 
 }'
 echo "hub-scale: $(grep -c 'WARN\|ERROR' "$work/hub.log" || true) warning lines in the hub's log"
 tail -3 "$work/hub.log"
+
+# A restart after a crash: SIGKILL the hub, start it again on the same data directory and
+# time until it answers, with how many nodes have their last push back (every node's store
+# is opened and its pending rounds counted before the hub serves).
+kill -9 "$HUB" 2>/dev/null || true
+wait "$HUB" 2>/dev/null || true
+t0=$(date +%s.%N)
+INFERMON_LOG=warn taskset -c "$HUB_CPUS" "$BIN" hub --listen "127.0.0.1:$PORT" \
+  --join-token "$JOIN" --data-dir "$work/hub" 2>>"$work/hub.log" &
+HUB=$!; pids+=($HUB)
+back=""
+for _ in $(seq 1 1200); do
+  back=$(curl -fs "http://127.0.0.1:$PORT/api/v1/fleet/nodes" 2>/dev/null | python3 -c '
+import json, sys
+nodes = json.load(sys.stdin)["nodes"]
+print(len(nodes), sum(1 for n in nodes if n.get("sample_ts_unix_ms")))' 2>/dev/null) && break
+  sleep 0.1
+done
+t1=$(date +%s.%N)
+read -r listed restored <<<"${back:-0 0}"
+echo "hub-scale: restart after SIGKILL answered in $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}') s: $listed nodes listed, $restored with their last push"
