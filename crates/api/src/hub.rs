@@ -182,7 +182,7 @@ async fn push(
 }
 
 /// The query's `model` (optional) after checking that nothing else was given.
-fn model_param(q: Option<&str>, required: bool) -> Result<Option<String>, ApiError> {
+fn model_param(q: Option<&str>) -> Result<Option<String>, ApiError> {
     let mut model = None;
     for (k, v) in query_pairs(q) {
         match k {
@@ -195,9 +195,6 @@ fn model_param(q: Option<&str>, required: bool) -> Result<Option<String>, ApiErr
             }
         }
     }
-    if required && model.is_none() {
-        return Err(ApiError::bad_request("missing model: expected ?model=NAME"));
-    }
     Ok(model)
 }
 
@@ -208,7 +205,7 @@ async fn nodes(State(st): State<HubState>) -> Result<Response, ApiError> {
 }
 
 async fn board(State(st): State<HubState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
-    let model = model_param(q.as_deref(), false)?;
+    let model = model_param(q.as_deref())?;
     let hub = st.hub.clone();
     let b = blocking(move || hub.leaderboard(model.as_deref(), now_ms())).await?;
     Ok(Json(b).into_response())

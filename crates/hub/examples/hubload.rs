@@ -295,9 +295,8 @@ async fn main() {
                     .send()
                     .await
                 {
-                    let body = r.bytes().await.unwrap_or_default();
+                    last_board = r.bytes().await.unwrap_or_default();
                     read_lat.add(t.elapsed().as_secs_f64() * 1000.0);
-                    last_board = body;
                 }
                 let t = Instant::now();
                 if let Ok(r) = client
@@ -305,9 +304,8 @@ async fn main() {
                     .send()
                     .await
                 {
-                    let body = r.bytes().await.unwrap_or_default();
+                    last_route = r.bytes().await.unwrap_or_default();
                     route_lat.add(t.elapsed().as_secs_f64() * 1000.0);
-                    last_route = body;
                 }
             }
             (last_board, last_route)
